@@ -1,0 +1,42 @@
+# The two commands of the README: `make demo` (the main job) and `make test` (the suite).
+# Both create or reuse .venv and reinstall only when pyproject.toml changed.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint format bench sim check clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m raydynamo.demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check raydynamo tests bench
+	$(BIN)/ruff format --check raydynamo tests bench
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix raydynamo tests bench
+	$(BIN)/ruff format raydynamo tests bench
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+sim: $(STAMP)
+	$(BIN)/python -m raydynamo.sim run --seeds 2000 --replicas 3
+	$(BIN)/python -m raydynamo.sim run --seeds 2000 --replicas 5
+
+check: $(STAMP)
+	$(BIN)/python -m raydynamo.sim check
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

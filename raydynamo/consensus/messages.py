@@ -1,0 +1,170 @@
+"""The messages replicas of one Paxos group exchange: one frozen dataclass per kind.
+
+Every message names its ``sender`` (a replica id). Messages that belong to a leader's reign carry
+its ``ballot``. ``sent_at`` fields are times of the *sender's* clock, echoed back unchanged so the
+sender can measure durations on its own clock; no replica ever compares two clocks.
+
+This module is pure: no ray, no rocksdict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from raydynamo.consensus.types import Ballot, Entry, Value
+
+
+@dataclass(frozen=True, slots=True)
+class Prepare:
+    """Phase 1a over every slot from ``from_slot`` on (one Prepare covers the whole log)."""
+
+    sender: str
+    ballot: Ballot
+    from_slot: int
+    sent_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Promise:
+    """Phase 1b: the acceptor promised ``ballot`` and reports what it holds from ``from_slot`` on.
+
+    ``compacted_through`` tells the candidate when the acceptor no longer has some slots it asked
+    for: the candidate must then catch up from a snapshot before it can lead.
+    """
+
+    sender: str
+    ballot: Ballot
+    entries: tuple[tuple[int, Entry], ...]
+    chosen_through: int
+    compacted_through: int
+    sent_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Accept:
+    """Phase 2a for a run of slots, with the leader's chosen prefix piggybacked."""
+
+    sender: str
+    ballot: Ballot
+    entries: tuple[tuple[int, Value], ...]
+    commit_through: int
+    sent_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """Phase 2b: the acceptor durably accepted ``slots`` in ``ballot``."""
+
+    sender: str
+    ballot: Ballot
+    slots: tuple[int, ...]
+    chosen_through: int
+    sent_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """A Prepare or Accept was refused: a higher ballot was promised, or a lease is still held."""
+
+    sender: str
+    ballot: Ballot
+    promised: Ballot
+    leader_hint: str | None
+    lease_held: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """The leader is alive; slots through ``commit_through`` are chosen."""
+
+    sender: str
+    ballot: Ballot
+    commit_through: int
+    sent_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatAck:
+    sender: str
+    ballot: Ballot
+    chosen_through: int
+    sent_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CatchUpRequest:
+    """A replica asks for the chosen values of slots from ``from_slot`` on."""
+
+    sender: str
+    from_slot: int
+
+
+@dataclass(frozen=True, slots=True)
+class CatchUp:
+    """Chosen values, in slot order, starting right after the requester's chosen prefix."""
+
+    sender: str
+    entries: tuple[tuple[int, Value], ...]
+    chosen_through: int
+
+
+@dataclass(frozen=True, slots=True)
+class InstallSnapshot:
+    """The partition's data as of ``last_slot`` (applied), built by the sender's shell.
+
+    ``data`` is opaque to the core; only the shells read and write it.
+    """
+
+    sender: str
+    last_slot: int
+    data: object
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderQuery:
+    """Before an election: "do you still hear a leader?" (the gray-failure check)."""
+
+    sender: str
+    nonce: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderQueryReply:
+    sender: str
+    nonce: int
+    hears_leader: bool
+    leader_ballot: Ballot
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseRevoke:
+    """The leader of ``ballot`` gave up its lease (planned hand-off): stop refusing candidates."""
+
+    sender: str
+    ballot: Ballot
+
+
+@dataclass(frozen=True, slots=True)
+class TimeoutNow:
+    """The leader of ``ballot`` hands leadership to the receiver: campaign at once."""
+
+    sender: str
+    ballot: Ballot
+
+
+Message = (
+    Prepare
+    | Promise
+    | Accept
+    | Accepted
+    | Reject
+    | Heartbeat
+    | HeartbeatAck
+    | CatchUpRequest
+    | CatchUp
+    | InstallSnapshot
+    | LeaderQuery
+    | LeaderQueryReply
+    | LeaseRevoke
+    | TimeoutNow
+)

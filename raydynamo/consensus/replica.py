@@ -1,0 +1,552 @@
+"""One member of a partition's Multi-Paxos group, as a deterministic state machine.
+
+Inputs: ``step(message, now)``, ``tick(now)``, ``propose(commands, now)``, ``on_applied(slot)``,
+``campaign(now)``, ``transfer_leadership(target, now)``. Output: ``ready()`` drains a ``Ready``
+(records to persist, messages to send, slots to apply) that the shell must handle in that order.
+``now`` is the replica's local clock in seconds; the core never reads a clock itself, and its only
+randomness (election jitter) comes from a generator seeded by the caller.
+
+Roles: follower, candidate (phase 1 in flight), leader (phase 2). The acceptor part answers
+whatever the role. Safety rests on the acceptor rules (never answer below ``promised``; persist
+before answering) and on a new leader re-proposing every slot a majority reports.
+
+Leases: whenever a replica answers a message of ballot ``b`` from replica ``r`` at local time
+``t``, it promises not to help any other replica become leader before ``t + lease_duration_s``
+(``grant_holder``/``grant_until``). The leader counts the send times of the messages a majority
+answered and serves strong reads until ``quorum_contact_at + leader_lease_s``, which ends before
+any promise can (see ``Settings.leader_lease_s``). A restarted replica forgot what it promised, so
+it refuses every Prepare for one lease duration after it comes back.
+
+Before an election a follower asks its peers whether they still hear a leader, and only campaigns
+when none does and a majority (itself included) agrees (the gray-failure rule).
+
+Pure: must not import ray or rocksdict.
+"""
+
+from __future__ import annotations
+
+import random
+from enum import Enum
+
+from raydynamo.consensus.leadership import Leadership
+from raydynamo.consensus.log import PaxosLog
+from raydynamo.consensus.messages import (
+    Accept,
+    Accepted,
+    CatchUp,
+    CatchUpRequest,
+    Heartbeat,
+    HeartbeatAck,
+    InstallSnapshot,
+    LeaderQuery,
+    LeaderQueryReply,
+    LeaseRevoke,
+    Message,
+    Prepare,
+    Promise,
+    Reject,
+    TimeoutNow,
+)
+from raydynamo.consensus.types import (
+    ZERO_BALLOT,
+    Ballot,
+    ChosenThroughRecord,
+    CompactedRecord,
+    DurableState,
+    Entry,
+    EntryRecord,
+    PromisedRecord,
+    Ready,
+    Settings,
+)
+
+NEVER = float("-inf")
+
+
+class Role(Enum):
+    FOLLOWER = "follower"
+    CANDIDATE = "candidate"
+    LEADER = "leader"
+
+
+class NotLeader(Exception):
+    """A proposal reached a replica that cannot order it; ``leader_hint`` may name who can."""
+
+    def __init__(self, leader_hint: str | None) -> None:
+        super().__init__(f"not the leader (hint: {leader_hint})")
+        self.leader_hint = leader_hint
+
+
+class Overloaded(Exception):
+    """The leader's queue of unordered commands is full; the caller should back off."""
+
+
+class Replica:
+    def __init__(
+        self,
+        replica_id: str,
+        members: tuple[str, ...],
+        settings: Settings,
+        *,
+        seed: int,
+        now: float,
+        durable: DurableState | None = None,
+    ) -> None:
+        assert replica_id in members
+        durable = durable or DurableState()
+        self.replica_id = replica_id
+        self.members = tuple(sorted(members))
+        self.peers = tuple(m for m in self.members if m != replica_id)
+        self.quorum = len(self.members) // 2 + 1
+        self.settings = settings
+        self.rng = random.Random(seed)
+        self.log = PaxosLog(durable)
+        self.promised = durable.promised
+        self.max_round_seen = durable.promised.round
+        self.role = Role.FOLLOWER
+        self.leadership: Leadership | None = None
+        self.leader_id: str | None = None
+        self.last_heard_at = now
+        # Lease promise. A restarted replica may have promised someone before it crashed.
+        self.grant_holder: str | None = None
+        restarted = self.promised != ZERO_BALLOT
+        self.grant_until = now + settings.lease_duration_s if restarted else NEVER
+        self.election_at = now + self._election_delay()
+        self.query_nonce = 0
+        self.query_started_at: float | None = None
+        self.query_replies: dict[str, bool] = {}
+        self.catchup_requested_at = NEVER
+        self._last_now = now
+        self._out = Ready()
+
+    # --- inputs ---------------------------------------------------------------------------------
+
+    def ready(self) -> Ready:
+        """Drain everything produced since the last call (see ``Ready`` for how to handle it)."""
+        if self.leadership is not None:
+            self.leadership.cut_slots(self.log, self._out, self._last_now)
+        self._emit_chosen()
+        out, self._out = self._out, Ready()
+        return out
+
+    def step(self, msg: Message, now: float) -> None:
+        """Handle one message from a peer."""
+        self._last_now = now
+        handler = getattr(self, "_on_" + type(msg).__name__)
+        handler(msg, now)
+
+    def propose(self, commands: list[bytes], now: float) -> None:
+        """Queue commands for ordering. Raises ``NotLeader`` or ``Overloaded``."""
+        self._last_now = now
+        lead = self.leadership
+        if self.role is not Role.LEADER or lead is None or lead.handoff_target is not None:
+            hint = lead.handoff_target if lead is not None else self.leader_id
+            raise NotLeader(hint if hint != self.replica_id else None)
+        if not lead.enqueue(commands):
+            raise Overloaded()
+
+    def on_applied(self, slot: int) -> None:
+        """The shell applied every slot through ``slot`` to the data; compact what is old."""
+        assert slot <= self.log.emitted_through
+        self.log.applied_through = max(self.log.applied_through, slot)
+        retained = self.settings.log_retained_slots
+        if self.log.applied_through - self.log.compacted_through >= 2 * retained:
+            through = self.log.applied_through - retained
+            self.log.compact(through)
+            self._out.records.append(CompactedRecord(through))
+
+    def campaign(self, now: float) -> None:
+        """Start phase 1 with a fresh ballot now (start-up, hand-off, tests). A replica bound by a
+        lease it granted (or may have granted before a restart) does not campaign."""
+        self._last_now = now
+        if self._lease_forbids(self.replica_id, now):
+            return
+        self.max_round_seen = max(self.max_round_seen, self.promised.round)
+        ballot = Ballot(self.max_round_seen + 1, self.replica_id)
+        self.max_round_seen = ballot.round
+        self._step_down(now)
+        self._set_promised(ballot)
+        self.role = Role.CANDIDATE
+        from_slot = self.log.chosen_through + 1
+        self.leadership = Leadership(
+            self.replica_id, ballot, from_slot, self.peers, self.settings, now
+        )
+        self._grant(self.replica_id, now)
+        self.query_started_at = None
+        for peer in self.peers:
+            self._send(peer, Prepare(self.replica_id, ballot, from_slot, now))
+        self.election_at = now + self.settings.election_timeout_s + self._election_delay()
+
+    def transfer_leadership(self, target: str, now: float) -> bool:
+        """Hand leadership to ``target`` once it has caught up; False if we cannot."""
+        lead = self.leadership
+        if self.role is not Role.LEADER or lead is None or target not in self.peers:
+            return False
+        lead.handoff_target = target
+        lead.handoff_started_at = now
+        return True
+
+    def tick(self, now: float) -> None:
+        """Advance timers: heartbeats and retransmits as leader, elections otherwise."""
+        self._last_now = now
+        if self.role is Role.LEADER:
+            self._tick_leader(now)
+        elif self.role is Role.CANDIDATE:
+            self._tick_candidate(now)
+        else:
+            self._tick_follower(now)
+
+    # --- queries (the shell and the checkers read these) -----------------------------------------
+
+    def holds_lease(self, now: float) -> bool:
+        lead = self.leadership
+        return (
+            self.settings.leases_enabled
+            and self.role is Role.LEADER
+            and lead is not None
+            and now < lead.lease_until()
+        )
+
+    def can_serve_strong_read(self, now: float) -> bool:
+        """Leader, under lease, with everything a previous leader chose applied here."""
+        lead = self.leadership
+        return (
+            self.holds_lease(now)
+            and lead is not None
+            and lead.handoff_target is None
+            and self.log.applied_through >= lead.recovered_through
+        )
+
+    @property
+    def ballot(self) -> Ballot | None:
+        return self.leadership.ballot if self.leadership is not None else None
+
+    def leader_hint(self) -> str | None:
+        if self.role is Role.LEADER:
+            return self.replica_id
+        return self.leader_id
+
+    # --- acceptor ------------------------------------------------------------------------------
+
+    def _on_Prepare(self, msg: Prepare, now: float) -> None:
+        self._see_round(msg.ballot)
+        if msg.ballot < self.promised:
+            self._reject(msg.sender, msg.ballot, lease_held=False)
+            return
+        if self._lease_forbids(msg.sender, now):
+            self._reject(msg.sender, msg.ballot, lease_held=True)
+            return
+        if msg.ballot > self.promised:
+            self._step_down(now)
+            self._set_promised(msg.ballot)
+        self._grant(msg.sender, now)
+        self.leader_id = msg.sender
+        self.last_heard_at = now
+        entries = tuple(self.log.entries_from(msg.from_slot))
+        promise = Promise(
+            self.replica_id,
+            msg.ballot,
+            entries,
+            self.log.chosen_through,
+            self.log.compacted_through,
+            msg.sent_at,
+        )
+        self._send(msg.sender, promise)
+
+    def _on_Accept(self, msg: Accept, now: float) -> None:
+        if not self._follow(msg.sender, msg.ballot, now):
+            return
+        accepted: list[int] = []
+        for slot, value in msg.entries:
+            accepted.append(slot)
+            if slot <= self.log.compacted_through:
+                continue
+            current = self.log.get(slot)
+            if current is not None and current.chosen:
+                continue
+            if current is not None and current.ballot == msg.ballot:
+                continue  # duplicate delivery
+            entry = Entry(msg.ballot, value)
+            self.log.put(slot, entry)
+            self._out.records.append(EntryRecord(slot, entry))
+            self._out.sync = True
+        self._learn_commit(msg.sender, msg.ballot, msg.commit_through, now)
+        reply = Accepted(
+            self.replica_id, msg.ballot, tuple(accepted), self.log.chosen_through, msg.sent_at
+        )
+        self._send(msg.sender, reply)
+
+    def _on_Heartbeat(self, msg: Heartbeat, now: float) -> None:
+        if not self._follow(msg.sender, msg.ballot, now):
+            return
+        self._learn_commit(msg.sender, msg.ballot, msg.commit_through, now)
+        ack = HeartbeatAck(self.replica_id, msg.ballot, self.log.chosen_through, msg.sent_at)
+        self._send(msg.sender, ack)
+
+    def _follow(self, sender: str, ballot: Ballot, now: float) -> bool:
+        """Common acceptor part of Accept and Heartbeat: check the ballot, note the leader."""
+        self._see_round(ballot)
+        if ballot < self.promised:
+            self._reject(sender, ballot, lease_held=False)
+            return False
+        if ballot > self.promised or self.role is not Role.FOLLOWER:
+            if self.ballot != ballot:
+                self._step_down(now)
+            if ballot > self.promised:
+                self._set_promised(ballot)
+        self.leader_id = sender
+        self.last_heard_at = now
+        self._grant(sender, now)
+        return True
+
+    def _learn_commit(self, leader: str, ballot: Ballot, commit_through: int, now: float) -> None:
+        """Slots through ``commit_through`` are chosen in ``ballot``: an entry accepted in that
+        ballot holds the chosen value; any other slot must be fetched."""
+        if commit_through <= self.log.chosen_through:
+            return
+        for slot in range(self.log.chosen_through + 1, min(commit_through, self.log.max_slot) + 1):
+            entry = self.log.get(slot)
+            if entry is not None and not entry.chosen and entry.ballot == ballot:
+                self.log.mark_chosen(slot, entry.value)
+        self._advance_chosen()
+        if self.log.chosen_through < commit_through:
+            self._request_catchup(leader, now)
+
+    def _on_CatchUpRequest(self, msg: CatchUpRequest, now: float) -> None:
+        if msg.from_slot <= self.log.compacted_through:
+            if msg.sender not in self._out.snapshot_requests:
+                self._out.snapshot_requests.append(msg.sender)
+            return
+        last = min(self.log.chosen_through, msg.from_slot + self.settings.catchup_entries_max - 1)
+        entries = tuple((s, self.log.entries[s].value) for s in range(msg.from_slot, last + 1))
+        self._send(msg.sender, CatchUp(self.replica_id, entries, self.log.chosen_through))
+
+    def _on_CatchUp(self, msg: CatchUp, now: float) -> None:
+        for slot, value in msg.entries:
+            if slot <= self.log.compacted_through or self.log.is_chosen(slot):
+                continue
+            self.log.mark_chosen(slot, value)
+            self._out.records.append(EntryRecord(slot, self.log.entries[slot]))
+        self._advance_chosen()
+        if self.leadership is not None:
+            self.leadership.drop_inflight_through(self.log.chosen_through)
+        if self.log.chosen_through < msg.chosen_through:
+            self.catchup_requested_at = NEVER
+            self._request_catchup(msg.sender, now)
+
+    def _on_InstallSnapshot(self, msg: InstallSnapshot, now: float) -> None:
+        if msg.last_slot <= self.log.applied_through or self.role is Role.LEADER:
+            return
+        self.log.install_snapshot(msg.last_slot)
+        self._out.records.append(CompactedRecord(msg.last_slot))
+        self._out.records.append(ChosenThroughRecord(self.log.chosen_through))
+        self._out.sync = True
+        self._out.snapshot_to_install = msg
+        self.catchup_requested_at = NEVER
+        self._request_catchup(msg.sender, now)
+
+    def _on_LeaderQuery(self, msg: LeaderQuery, now: float) -> None:
+        hears = self.role is Role.LEADER or (
+            self.leader_id not in (None, msg.sender)
+            and now - self.last_heard_at < self.settings.lease_duration_s
+        )
+        reply = LeaderQueryReply(self.replica_id, msg.nonce, hears, self.promised)
+        self._send(msg.sender, reply)
+
+    def _on_LeaseRevoke(self, msg: LeaseRevoke, now: float) -> None:
+        if self.grant_holder == msg.sender and msg.ballot >= self.promised:
+            self.grant_until = NEVER
+            self.leader_id = None
+            self.last_heard_at = NEVER
+
+    def _on_TimeoutNow(self, msg: TimeoutNow, now: float) -> None:
+        if msg.ballot == self.promised and self.role is Role.FOLLOWER:
+            self._on_LeaseRevoke(LeaseRevoke(msg.sender, msg.ballot), now)
+            self.campaign(now)
+
+    # --- proposer --------------------------------------------------------------------------------
+
+    def _on_Promise(self, msg: Promise, now: float) -> None:
+        lead = self.leadership
+        if self.role is not Role.CANDIDATE or lead is None or msg.ballot != lead.ballot:
+            return
+        if msg.compacted_through >= lead.from_slot:
+            # The acceptor dropped slots we never learned: catch up from a snapshot first.
+            self._step_down(now)
+            self.catchup_requested_at = NEVER
+            self._request_catchup(msg.sender, now)
+            return
+        lead.promises[msg.sender] = msg
+        lead.note_ack(msg.sender, msg.sent_at)
+        if lead.has_promise_quorum():
+            self.role = Role.LEADER
+            self.leader_id = self.replica_id
+            lead.recover(self.log, self._out, now)
+            self._out.became_leader = True
+            self._tick_leader(now)
+
+    def _on_Accepted(self, msg: Accepted, now: float) -> None:
+        lead = self.leadership
+        if lead is None or not lead.leading or msg.ballot != lead.ballot:
+            return
+        lead.note_ack(msg.sender, msg.sent_at)
+        lead.peer_chosen_through[msg.sender] = msg.chosen_through
+        if lead.on_accepted(msg.sender, msg.slots, self.log):
+            self._advance_chosen()
+
+    def _on_HeartbeatAck(self, msg: HeartbeatAck, now: float) -> None:
+        lead = self.leadership
+        if lead is None or not lead.leading or msg.ballot != lead.ballot:
+            return
+        lead.note_ack(msg.sender, msg.sent_at)
+        lead.peer_chosen_through[msg.sender] = msg.chosen_through
+
+    def _on_Reject(self, msg: Reject, now: float) -> None:
+        self._see_round(msg.promised)
+        lead = self.leadership
+        if lead is None or msg.ballot != lead.ballot:
+            return
+        if msg.promised > lead.ballot:
+            self.leader_id = msg.leader_hint
+            self._step_down(now)
+
+    def _on_LeaderQueryReply(self, msg: LeaderQueryReply, now: float) -> None:
+        if self.query_started_at is None or msg.nonce != self.query_nonce:
+            return
+        self.query_replies[msg.sender] = msg.hears_leader
+        self._see_round(msg.leader_ballot)
+        self._decide_election(now)
+
+    # --- timers ----------------------------------------------------------------------------------
+
+    def _tick_leader(self, now: float) -> None:
+        lead = self.leadership
+        assert lead is not None
+        self._grant(self.replica_id, now)
+        if now - lead.last_heartbeat_at >= self.settings.heartbeat_interval_s:
+            lead.last_heartbeat_at = now
+            beat = Heartbeat(self.replica_id, lead.ballot, self.log.chosen_through, now)
+            for peer in self.peers:
+                self._send(peer, beat)
+        lead.retransmit(self.log, self._out, now)
+        if lead.handoff_target is not None:
+            self._tick_handoff(lead, now)
+            return
+        # Check quorum: a leader no majority has answered for an election timeout steps down, so
+        # that clients stop waiting on it.
+        silent_since = max(lead.quorum_contact_at(), lead.started_at)
+        if now - silent_since > self.settings.election_timeout_s + self.settings.lease_duration_s:
+            self._step_down(now)
+
+    def _tick_handoff(self, lead: Leadership, now: float) -> None:
+        target = lead.handoff_target
+        assert target is not None
+        caught_up = lead.peer_chosen_through.get(target, 0) >= lead.last_proposed_slot()
+        if caught_up and not lead.inflight:
+            ballot = lead.ballot
+            self._step_down(now)
+            self.grant_until = NEVER
+            self.leader_id = target
+            for peer in self.peers:
+                self._send(peer, LeaseRevoke(self.replica_id, ballot))
+            self._send(target, TimeoutNow(self.replica_id, ballot))
+        elif now - lead.handoff_started_at > self.settings.handoff_timeout_s:
+            lead.handoff_target = None
+
+    def _tick_candidate(self, now: float) -> None:
+        lead = self.leadership
+        assert lead is not None
+        if now >= self.election_at:
+            self._step_down(now)
+            return
+        if now - lead.prepare_sent_at >= self.settings.retransmit_interval_s:
+            lead.prepare_sent_at = now
+            for peer in self.peers:
+                if peer not in lead.promises:
+                    self._send(peer, Prepare(self.replica_id, lead.ballot, lead.from_slot, now))
+
+    def _tick_follower(self, now: float) -> None:
+        if self.query_started_at is not None:
+            if now - self.query_started_at >= 2 * self.settings.retransmit_interval_s:
+                self.query_started_at = None
+                self.election_at = now + self._election_delay()
+            return
+        if now < self.election_at:
+            return
+        if now - self.last_heard_at < self.settings.election_timeout_s:
+            self.election_at = self.last_heard_at + self.settings.election_timeout_s
+            self.election_at += self._election_delay()
+            return
+        self.query_nonce += 1
+        self.query_started_at = now
+        self.query_replies = {}
+        for peer in self.peers:
+            self._send(peer, LeaderQuery(self.replica_id, self.query_nonce))
+
+    def _decide_election(self, now: float) -> None:
+        if any(self.query_replies.values()):
+            self.query_started_at = None
+            self.election_at = now + self.settings.election_timeout_s + self._election_delay()
+            return
+        if 1 + len(self.query_replies) >= self.quorum:
+            self.query_started_at = None
+            self.campaign(now)
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    def _election_delay(self) -> float:
+        return self.rng.uniform(0.0, self.settings.election_jitter_s)
+
+    def _lease_forbids(self, candidate: str, now: float) -> bool:
+        if not self.settings.leases_enabled or now >= self.grant_until:
+            return False
+        return self.grant_holder != candidate
+
+    def _grant(self, holder: str, now: float) -> None:
+        until = now + self.settings.lease_duration_s
+        if self.grant_holder != holder or until > self.grant_until:
+            self.grant_holder = holder
+            self.grant_until = until
+
+    def _set_promised(self, ballot: Ballot) -> None:
+        assert ballot >= self.promised
+        self.promised = ballot
+        self._out.records.append(PromisedRecord(ballot))
+        self._out.sync = True
+
+    def _see_round(self, ballot: Ballot) -> None:
+        if ballot.round > self.max_round_seen:
+            self.max_round_seen = ballot.round
+
+    def _step_down(self, now: float) -> None:
+        if self.role is Role.LEADER:
+            self._out.leadership_lost = True
+        if self.role is not Role.FOLLOWER:
+            self.election_at = now + self.settings.election_timeout_s + self._election_delay()
+        self.role = Role.FOLLOWER
+        self.leadership = None
+        if self.leader_id == self.replica_id:
+            self.leader_id = None
+
+    def _reject(self, to: str, ballot: Ballot, *, lease_held: bool) -> None:
+        hint = self.leader_hint()
+        self._send(to, Reject(self.replica_id, ballot, self.promised, hint, lease_held))
+
+    def _request_catchup(self, source: str, now: float) -> None:
+        if source == self.replica_id:
+            return
+        if now - self.catchup_requested_at < self.settings.retransmit_interval_s:
+            return
+        self.catchup_requested_at = now
+        self._send(source, CatchUpRequest(self.replica_id, self.log.chosen_through + 1))
+
+    def _advance_chosen(self) -> None:
+        if self.log.advance_chosen():
+            self._out.records.append(ChosenThroughRecord(self.log.chosen_through))
+
+    def _emit_chosen(self) -> None:
+        if self.log.emitted_through < self.log.chosen_through:
+            self._out.to_apply.extend(self.log.take_to_apply())
+
+    def _send(self, to: str, msg: Message) -> None:
+        self._out.messages.append((to, msg))
