@@ -64,13 +64,16 @@ class Accepted:
 
 @dataclass(frozen=True, slots=True)
 class Reject:
-    """A Prepare or Accept was refused: a higher ballot was promised, or a lease is still held."""
+    """A Prepare or Accept was refused: a higher ballot was promised, a lease is still held, or
+    (``behind``) the candidate lacks slots the acceptor already compacted, so it must catch up
+    from a snapshot before it can lead."""
 
     sender: str
     ballot: Ballot
     promised: Ballot
     leader_hint: str | None
     lease_held: bool
+    behind: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -236,6 +236,11 @@ class Replica:
         if self._lease_forbids(msg.sender, now):
             self._reject(msg.sender, msg.ballot, lease_held=True)
             return
+        if msg.from_slot <= self.log.compacted_through:
+            # Promising (and granting a lease to) a candidate that cannot lead would only hold up
+            # the replicas that can.
+            self._reject(msg.sender, msg.ballot, lease_held=False, behind=True)
+            return
         if msg.ballot > self.promised:
             self._step_down(now)
             self._set_promised(msg.ballot)
@@ -409,6 +414,10 @@ class Replica:
         if msg.promised > lead.ballot:
             self.leader_id = msg.leader_hint
             self._step_down(now)
+        elif msg.behind and self.role is Role.CANDIDATE:
+            self._step_down(now)
+            self.catchup_requested_at = NEVER
+            self._request_catchup(msg.sender, now)
 
     def _on_LeaderQueryReply(self, msg: LeaderQueryReply, now: float) -> None:
         if self.query_started_at is None or msg.nonce != self.query_nonce:
@@ -528,9 +537,9 @@ class Replica:
         if self.leader_id == self.replica_id:
             self.leader_id = None
 
-    def _reject(self, to: str, ballot: Ballot, *, lease_held: bool) -> None:
+    def _reject(self, to: str, ballot: Ballot, *, lease_held: bool, behind: bool = False) -> None:
         hint = self.leader_hint()
-        self._send(to, Reject(self.replica_id, ballot, self.promised, hint, lease_held))
+        self._send(to, Reject(self.replica_id, ballot, self.promised, hint, lease_held, behind))
 
     def _request_catchup(self, source: str, now: float) -> None:
         if source == self.replica_id:
