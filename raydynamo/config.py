@@ -1,0 +1,141 @@
+"""Configuration: frozen pydantic models loaded from ``configs/*.yaml``.
+
+Every field has a description; unknown fields are refused, and a bad file is refused with a
+message naming the field (``ConfigError``). No behaviour hides in environment variables.
+Pure: no ray, no rocksdict.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from raydynamo.consensus.types import Settings
+
+CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+class ConfigError(ValueError):
+    """A configuration file or value is invalid; the message names the field."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ConsensusConfig(_Frozen):
+    heartbeat_interval_s: float = Field(0.1, gt=0, description="Leader heartbeat period.")
+    lease_duration_s: float = Field(
+        1.0,
+        gt=0,
+        description="How long a follower refuses other candidates after it heard the leader.",
+    )
+    election_timeout_s: float = Field(
+        1.5, gt=0, description="Silence after which a follower asks peers and may campaign."
+    )
+    election_jitter_s: float = Field(0.5, ge=0, description="Random extra wait before elections.")
+    retransmit_interval_s: float = Field(0.2, gt=0, description="Resend unanswered messages after.")
+    clock_drift_max: float = Field(
+        0.01, ge=0, lt=0.5, description="Assumed bound on clock rate drift (0.01 = 1%)."
+    )
+    slots_in_flight_max: int = Field(4, ge=1, description="Pipelined slots per leader.")
+    batch_commands_max: int = Field(1024, ge=1, description="Commands one slot may carry.")
+    batch_bytes_max: int = Field(4 << 20, ge=1024, description="Bytes one slot may carry.")
+    pending_commands_max: int = Field(
+        20_000, ge=1, description="Commands queued at a leader before it refuses more."
+    )
+    catchup_entries_max: int = Field(256, ge=1, description="Slots per catch-up message.")
+    log_retained_slots: int = Field(
+        512, ge=1, description="Applied slots kept for lagging followers before compaction."
+    )
+    handoff_timeout_s: float = Field(2.0, gt=0, description="Give up a leader hand-off after.")
+
+    @model_validator(mode="after")
+    def _elections_outwait_leases(self) -> ConsensusConfig:
+        if self.election_timeout_s <= self.lease_duration_s:
+            raise ValueError("election_timeout_s must be greater than lease_duration_s")
+        return self
+
+    def to_settings(self) -> Settings:
+        return Settings(**self.model_dump())
+
+
+class StorageConfig(_Frozen):
+    data_dir: str = Field(
+        "/tmp/raydynamo", description="Directory under which each storage node keeps its RocksDB."
+    )
+    sync_writes: bool = Field(
+        True,
+        description="fsync every round before acknowledging. False keeps data in OS buffers "
+        "only: it survives a process crash but NOT a power loss.",
+    )
+    write_buffer_bytes_max: int = Field(
+        64 << 20, ge=1 << 20, description="Memtable budget shared by all replicas of a node."
+    )
+    block_cache_bytes: int = Field(32 << 20, ge=0, description="RocksDB block cache per node.")
+    dedup_slots_retained: int = Field(
+        100_000, ge=1, description="Slots for which a request id's first result is remembered."
+    )
+
+
+class NodeConfig(_Frozen):
+    tick_interval_s: float = Field(0.02, gt=0, description="How often a node ticks its replicas.")
+    peer_calls_in_flight_max: int = Field(
+        1, ge=1, description="Concurrent message calls to one peer node; more wait and batch."
+    )
+    strong_read_wait_s: float = Field(
+        2.0, ge=0, description="How long a strong read waits for a new leader's lease."
+    )
+    num_cpus: float = Field(0.0, ge=0, description="Ray CPUs each storage node reserves.")
+
+
+class ClusterConfig(_Frozen):
+    namespace: str = Field("raydynamo", description="Ray namespace of the named actors.")
+    storage_nodes: int = Field(3, ge=1, description="Storage node actors to start.")
+    replicas: int = Field(3, description="Replicas per partition (3 or 5).")
+    partitions_per_table: int = Field(
+        4, ge=1, description="Partitions a new table starts with when nothing else says."
+    )
+
+    @model_validator(mode="after")
+    def _replicas_odd(self) -> ClusterConfig:
+        if self.replicas not in (3, 5):
+            raise ValueError("replicas must be 3 or 5")
+        return self
+
+
+class RaydynamoConfig(_Frozen):
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig, description="Cluster shape.")
+    consensus: ConsensusConfig = Field(
+        default_factory=ConsensusConfig, description="Replication timings and bounds."
+    )
+    storage: StorageConfig = Field(default_factory=StorageConfig, description="Durability.")
+    node: NodeConfig = Field(default_factory=NodeConfig, description="Storage node behaviour.")
+
+
+def config_from_dict(data: dict[str, Any]) -> RaydynamoConfig:
+    try:
+        return RaydynamoConfig.model_validate(data)
+    except ValidationError as err:
+        problems = []
+        for e in err.errors():
+            field = ".".join(str(p) for p in e["loc"]) or "(top level)"
+            problems.append(f"{field}: {e['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
+
+
+def load_config(path: str | Path | None = None) -> RaydynamoConfig:
+    """Load ``path`` (default ``configs/local.yaml``)."""
+    path = Path(path) if path is not None else CONFIGS_DIR / "local.yaml"
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except OSError as err:
+        raise ConfigError(f"cannot read config file {path}: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    return config_from_dict(data)
