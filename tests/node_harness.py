@@ -79,7 +79,7 @@ class LocalCluster:
             waits = [asyncio.ensure_future(h.flushed.wait()) for h in self.transport.hosts.values()]
             for host in self.transport.hosts.values():
                 host.flushed.clear()
-            done, pending = await asyncio.wait(waits, timeout=0.5, return_when="FIRST_COMPLETED")
+            _done, pending = await asyncio.wait(waits, timeout=0.5, return_when="FIRST_COMPLETED")
             for task in pending:
                 task.cancel()
 

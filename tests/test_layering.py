@@ -1,0 +1,60 @@
+"""The pure layers never import ray or rocksdict, and only storage/rocks.py imports rocksdict.
+
+Walks every module's import statements (the AST, so a lazy import inside a function counts too).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "raydynamo"
+PURE_LAYERS = ("consensus", "partition", "metadata", "admission", "api", "sim")
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def modules_under(layer: str) -> list[Path]:
+    return sorted((PACKAGE / layer).rglob("*.py"))
+
+
+@pytest.mark.parametrize("layer", PURE_LAYERS)
+def test_pure_layer_imports_neither_ray_nor_rocksdict(layer: str) -> None:
+    offenders = [
+        str(path.relative_to(PACKAGE))
+        for path in modules_under(layer)
+        if imported_modules(path) & {"ray", "rocksdict"}
+    ]
+    assert offenders == []
+
+
+def test_only_the_rocks_engine_imports_rocksdict() -> None:
+    importers = [
+        str(path.relative_to(PACKAGE))
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if "rocksdict" in imported_modules(path)
+    ]
+    assert importers == ["storage/rocks.py"]
+
+
+def test_the_walker_sees_imports_inside_functions(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text("def f():\n    import ray.util\n    from rocksdict import Rdict\n")
+    assert imported_modules(sample) == {"ray", "rocksdict"}
+
+
+def test_every_pure_layer_exists_or_is_empty() -> None:
+    # A layer that does not exist yet cannot be impure; one that exists must have modules scanned.
+    scanned = sum(len(modules_under(layer)) for layer in PURE_LAYERS)
+    assert scanned > 20
