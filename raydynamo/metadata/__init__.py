@@ -1,0 +1,1 @@
+"""Table catalog, partition maps and placement decisions (pure: no ray, no rocksdict)."""
