@@ -10,6 +10,7 @@ Pure: no ray, no rocksdict.
 from __future__ import annotations
 
 import bisect
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,4 +90,4 @@ def even_ranges(count: int) -> list[tuple[int, int]]:
     """``count`` contiguous hash ranges of (nearly) equal width covering the hash space."""
     assert count >= 1
     bounds = [HASH_SPACE * i // count for i in range(count + 1)]
-    return list(zip(bounds, bounds[1:], strict=False))
+    return list(itertools.pairwise(bounds))
