@@ -65,6 +65,7 @@ class GroupClient:
             except Exception as err:  # the actor is down, restarting or unreachable
                 self.handles.pop(target, None)
                 last_error = err
+                self.retries += 1
                 self.leader = None
                 tried += 1
                 await asyncio.sleep(self.retry_pause_s)
