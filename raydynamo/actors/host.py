@@ -72,12 +72,28 @@ class ReadLease:
 
 
 @dataclass(slots=True)
+class WriteAnswer:
+    """The results of one ``write`` call, filled in as its requests are applied."""
+
+    done: Future[list[Result]]
+    results: list[Result | None]
+    missing: int
+
+    def set(self, index: int, result: Result) -> None:
+        if self.results[index] is None:
+            self.results[index] = result
+            self.missing -= 1
+            if not self.missing and not self.done.done():
+                self.done.set_result(self.results)
+
+
+@dataclass(slots=True)
 class HostedReplica:
     partition_id: str
     keys: PartitionKeys
     replica: Replica
     machine: PartitionStateMachine
-    pending: dict[bytes, list[Future[Result]]] = field(default_factory=dict)
+    pending: dict[bytes, list[tuple[WriteAnswer, int]]] = field(default_factory=dict)
     lease: ReadLease = field(default_factory=ReadLease)
 
 
@@ -173,8 +189,7 @@ class NodeHost:
 
     def write(self, partition_id: str, requests: list[tuple[bytes, bytes]]) -> list[Result]:
         """Order ``(request_id, command)`` pairs; answer each once it is applied here."""
-        futures: list[Future[Result]] = self._submit("write", partition_id, requests)
-        return [f.result(timeout=CALL_TIMEOUT_S) for f in futures]
+        return list(self._submit("write", partition_id, requests))
 
     def status(self) -> list[dict[str, Any]]:
         return list(self._submit("status"))
@@ -249,7 +264,8 @@ class NodeHost:
         future: Future[Any] = item[1]
         try:
             handler = getattr(self, "_on_" + kind)
-            result = handler(now, *item[2:])
+            args = (*item[2:], future) if kind == "write" else item[2:]
+            result = handler(now, *args)
         except Exception as err:
             future.set_exception(err)
             return
@@ -297,32 +313,23 @@ class NodeHost:
         return _LATER
 
     def _on_write(
-        self, now: float, partition_id: str, requests: list[tuple[bytes, bytes]]
-    ) -> list[Future[Result]]:
-        def answered(result: Result) -> list[Future[Result]]:
-            out = []
-            for _ in requests:
-                done: Future[Result] = Future()
-                done.set_result(result)
-                out.append(done)
-            return out
-
+        self, now: float, partition_id: str, requests: list[tuple[bytes, bytes]], done: Future
+    ) -> object:
+        """Propose; ``done`` gets the list of results once every request is answered."""
         hosted = self.replicas.get(partition_id)
         if hosted is None:
-            return answered({"status": "no_such_partition"})
+            return [{"status": "no_such_partition"}] * len(requests)
         try:
             hosted.replica.propose([command for _, command in requests], now)
         except NotLeader as err:
-            return answered(not_leader(err.leader_hint))
+            return [not_leader(err.leader_hint)] * len(requests)
         except Overloaded:
-            return answered({"status": "overloaded"})
-        futures = []
-        for request_id, _ in requests:
-            future: Future[Result] = Future()
-            hosted.pending.setdefault(request_id, []).append(future)
-            futures.append(future)
+            return [{"status": "overloaded"}] * len(requests)
+        answer = WriteAnswer(done, [None] * len(requests), len(requests))
+        for index, (request_id, _) in enumerate(requests):
+            hosted.pending.setdefault(request_id, []).append((answer, index))
         self.dirty.add(partition_id)
-        return futures
+        return _LATER
 
     def _on_status(self, now: float) -> list[dict[str, Any]]:
         out = []
@@ -431,8 +438,8 @@ class NodeHost:
             batch, results = hosted.machine.apply_slot(self.engine, slot, value)
             self.engine.write(batch, sync=False)
             for request_id, result in results:
-                for future in hosted.pending.pop(request_id, ()):
-                    future.set_result({"status": "ok", "result": result, "slot": slot})
+                for answer, index in hosted.pending.pop(request_id, ()):
+                    answer.set(index, {"status": "ok", "result": result, "slot": slot})
         if ready.to_apply:
             replica.on_applied(ready.to_apply[-1][0])
             self.dirty.add(hosted.partition_id)
@@ -445,10 +452,9 @@ class NodeHost:
 
     def _fail_pending(self, hosted: HostedReplica, result: Result) -> None:
         pending, hosted.pending = hosted.pending, {}
-        for futures in pending.values():
-            for future in futures:
-                if not future.done():
-                    future.set_result(result)
+        for waiting in pending.values():
+            for answer, index in waiting:
+                answer.set(index, result)
 
     # --- peers -----------------------------------------------------------------------------------
 

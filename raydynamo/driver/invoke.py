@@ -1,0 +1,142 @@
+"""One call through the handler, as botocore makes it: retries, metadata, errors.
+
+Role: the asynchronous core both clients share. ``Invoker.invoke`` sends one request through the
+``RequestHandler`` and
+
+- retries throttling errors (ProvisionedThroughputExceededException, ThrottlingException,
+  RequestLimitExceeded) with capped exponential backoff and full jitter, up to ``attempts_max``
+  attempts in all, as boto3 does for DynamoDB. These errors mean the request was refused before
+  it ran, so resending is safe. Other retryable errors (InternalServerError, ServiceUnavailable)
+  may have been applied; the router below retries those under the request's idempotence id, so
+  the driver does not resend them with a new one;
+- adds ``ResponseMetadata`` (``RequestId``, ``HTTPStatusCode``, ``HTTPHeaders``,
+  ``RetryAttempts``) to responses and to errors;
+- re-raises the handler's ``ClientError`` naming the operation (botocore's text:
+  ``An error occurred (Code) when calling the PutItem operation: message``), and turns anything
+  else that escapes the handler (a broken contract) into ``InternalServerError``.
+
+``sleep`` is injectable (tests never really sleep) and may be sync or async.
+
+This module must not import ray.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import inspect
+import os
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from raydynamo.api.errors import ClientError, InternalServerError
+from raydynamo.driver.handler import RequestHandler
+
+Sleep = Callable[[float], Awaitable[None] | None]
+
+THROTTLING_CODES = frozenset(
+    {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
+)
+ATTEMPTS_MAX_DEFAULT = 10  # boto3's legacy retry mode gives DynamoDB 10 attempts
+BACKOFF_BASE_S = 0.05  # botocore's base delay for DynamoDB
+BACKOFF_CAP_S = 20.0  # botocore standard mode's cap
+REQUEST_ID_CHARS = 52  # DynamoDB request ids are 52 upper-case letters and digits
+
+
+def new_request_id() -> str:
+    """A request id shaped like DynamoDB's (52 characters of A-Z and 2-7)."""
+    return base64.b32encode(os.urandom(35)).decode("ascii")[:REQUEST_ID_CHARS]
+
+
+def response_metadata(request_id: str, status: int, retry_attempts: int) -> dict[str, Any]:
+    """botocore's ``ResponseMetadata`` for a response or an error."""
+    return {
+        "RequestId": request_id,
+        "HTTPStatusCode": status,
+        "HTTPHeaders": {
+            "server": "raydynamo",
+            "content-type": "application/x-amz-json-1.0",
+            "x-amzn-requestid": request_id,
+        },
+        "RetryAttempts": retry_attempts,
+    }
+
+
+async def pause(sleep: Sleep, seconds: float) -> None:
+    """Call ``sleep``, awaiting it when it is a coroutine function (as ``asyncio.sleep`` is)."""
+    result = sleep(seconds)
+    if inspect.isawaitable(result):
+        await result
+
+
+def error_for_user(err: ClientError, operation: str, retry_attempts: int) -> ClientError:
+    """``err`` naming ``operation``, with the original code and full ``ResponseMetadata``."""
+    code = err.response["Error"]["Code"]
+    user_err = err if err.operation_name == operation else err.with_operation(operation)
+    if user_err.response["Error"]["Code"] != code:  # a code without its own class
+        user_err.response["Error"]["Code"] = code
+        text = f"An error occurred ({code}) when calling the {operation} operation: "
+        user_err.args = (text + user_err.message,)
+    given = err.response.get("ResponseMetadata") or {}
+    request_id = given.get("RequestId") or new_request_id()
+    status = given.get("HTTPStatusCode", type(err).http_status)
+    user_err.response["ResponseMetadata"] = response_metadata(request_id, status, retry_attempts)
+    return user_err
+
+
+class Invoker:
+    """Sends requests through a handler; shared by ``Client`` and ``AsyncClient``."""
+
+    def __init__(
+        self,
+        handler: RequestHandler,
+        *,
+        attempts_max: int = ATTEMPTS_MAX_DEFAULT,
+        sleep: Sleep | None = None,
+        backoff_base_s: float = BACKOFF_BASE_S,
+        backoff_cap_s: float = BACKOFF_CAP_S,
+        rng: random.Random | None = None,
+    ) -> None:
+        if attempts_max < 1:
+            raise ValueError(f"attempts_max must be at least 1, not {attempts_max}")
+        self.handler = handler
+        self.attempts_max = attempts_max
+        self.sleep: Sleep = sleep if sleep is not None else asyncio.sleep
+        self.backoff_base_s = backoff_base_s
+        self.backoff_cap_s = backoff_cap_s
+        self._rng = rng if rng is not None else random.Random()
+
+    def backoff_s(self, retry: int) -> float:
+        """Full-jitter delay before retry number ``retry`` (1-based)."""
+        ceiling = min(self.backoff_cap_s, self.backoff_base_s * 2 ** (retry - 1))
+        return self._rng.uniform(0.0, ceiling)
+
+    async def invoke(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
+        """The response to ``request``, or the user-facing ``ClientError`` it failed with."""
+        retries = 0
+        while True:
+            try:
+                response = await self.handler.call(operation, request)
+            except ClientError as err:
+                code = err.response["Error"]["Code"]
+                if code in THROTTLING_CODES and retries + 1 < self.attempts_max:
+                    retries += 1
+                    await pause(self.sleep, self.backoff_s(retries))
+                    continue
+                raise error_for_user(err, operation, retries) from None
+            except Exception as err:  # the handler broke its contract: still a ClientError
+                wrapped = InternalServerError(f"{type(err).__name__}: {err}")
+                raise error_for_user(wrapped, operation, retries) from err
+            if not isinstance(response, dict):
+                wrapped = InternalServerError(f"handler returned {type(response).__name__}")
+                raise error_for_user(wrapped, operation, retries)
+            return with_metadata(response, retries)
+
+
+def with_metadata(response: dict[str, Any], retry_attempts: int) -> dict[str, Any]:
+    """``response`` with botocore's ``ResponseMetadata`` (keeping a handler-given RequestId)."""
+    given = response.get("ResponseMetadata") or {}
+    request_id = given.get("RequestId") or new_request_id()
+    response["ResponseMetadata"] = response_metadata(request_id, 200, retry_attempts)
+    return response
