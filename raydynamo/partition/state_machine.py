@@ -16,7 +16,13 @@ import msgpack
 
 from raydynamo.consensus.codec import encode_int
 from raydynamo.consensus.types import Value
-from raydynamo.partition.commands import Delete, Put, decode_command
+from raydynamo.partition.commands import KIND_WRITE, Delete, Put, decode_command
+from raydynamo.partition.item_writes import (
+    KIND_ITEM_WRITE,
+    SlotOverlay,
+    apply_item_write,
+    command_header,
+)
 from raydynamo.partition.keys import PartitionKeys, slot_bytes
 from raydynamo.storage.engine import ReadView, WriteBatch, prefix_end
 
@@ -34,22 +40,28 @@ class PartitionStateMachine:
         batch = WriteBatch()
         results: list[tuple[bytes, Result]] = []
         seen_here: dict[bytes, Result] = {}
+        overlay = SlotOverlay(view, batch)  # item writes must see the slot's earlier writes
         for raw in value:
-            write = decode_command(raw)
-            first = seen_here.get(write.request_id)
+            kind, request_id = command_header(raw)
+            first = seen_here.get(request_id)
             if first is None:
-                stored = view.get(self.keys.dedup(write.request_id))
+                stored = view.get(self.keys.dedup(request_id))
                 first = msgpack.unpackb(stored, raw=False) if stored is not None else None
             if first is not None:
-                results.append((write.request_id, first))
+                results.append((request_id, first))
                 continue
-            result = self._apply_ops(write.ops, batch)
+            if kind == KIND_ITEM_WRITE:
+                result = apply_item_write(overlay, self.keys, raw, slot, batch)
+            elif kind == KIND_WRITE:
+                result = self._apply_ops(decode_command(raw).ops, batch)
+            else:
+                raise ValueError(f"unknown command kind {kind}")
             result["slot"] = slot
             packed = msgpack.packb(result, use_bin_type=True)
-            batch.put(self.keys.dedup(write.request_id), packed)
-            batch.put(self.keys.dedup_expiry(slot, write.request_id), b"")
-            seen_here[write.request_id] = result
-            results.append((write.request_id, result))
+            batch.put(self.keys.dedup(request_id), packed)
+            batch.put(self.keys.dedup_expiry(slot, request_id), b"")
+            seen_here[request_id] = result
+            results.append((request_id, result))
         self._expire_dedup(view, slot, batch)
         batch.put(self.keys.applied, encode_int(slot))
         return batch, results

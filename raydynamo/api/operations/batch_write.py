@@ -1,0 +1,262 @@
+"""BatchWriteItem: up to 25 puts and deletes over one or more tables, one command per partition.
+
+Role: validate the whole batch (DynamoDB refuses the whole batch when any request in it is
+invalid, and writes nothing), group the requests by the partition that holds each item, send one
+``ItemWrite`` per partition concurrently, and answer with ``UnprocessedItems`` (the requests of
+partitions that could not be reached with a retryable error; ``{}`` normally) and, when asked,
+``ConsumedCapacity`` per table.
+
+Rules (DynamoDB API reference and dynalite's captures): 1..25 requests per table and 25 in total;
+each write request holds exactly one of PutRequest / DeleteRequest; items follow PutItem's value
+and size rules; a key that does not match the table's schema is "The provided key element does
+not match the schema"; two requests on the same item of one table are "Provided list of item keys
+contains duplicates"; no conditions, no ReturnValues. Each request is applied on its own (a batch
+is not a transaction); requests to one partition apply in one slot.
+
+Must not import ray or rocksdict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from raydynamo.api.errors import ClientError, ValidationException
+from raydynamo.api.operations.capacity import (
+    CapacityTally,
+    consumed_capacity_list,
+    write_units,
+)
+from raydynamo.api.operations.common import (
+    KEY_MISMATCH,
+    RETURN_ITEM_COLLECTION_METRICS,
+    ConstraintErrors,
+    Located,
+    PartitionTransport,
+    TableCatalogView,
+    check_parameters,
+    check_return_consumed_capacity,
+    check_type,
+    client_operation,
+    key_elements,
+    locate,
+    new_request_id,
+    raise_for_result,
+    validate_item_for,
+    validate_key_for,
+)
+from raydynamo.api.schema import TableSchema
+from raydynamo.api.values import validate_attribute_value, validate_item, value_type
+from raydynamo.partition.item_writes import (
+    DeleteItemOp,
+    ItemOp,
+    ItemWrite,
+    PutItemOp,
+    encode_item_write,
+)
+
+BATCH_WRITE_REQUESTS_MAX = 25
+TABLE_NAME_CHARS_MIN = 3
+TABLE_NAME_CHARS_MAX = 255
+BATCH_WRITE_PARAMETERS = ("RequestItems", "ReturnConsumedCapacity", "ReturnItemCollectionMetrics")
+
+DUPLICATE_KEYS = "Provided list of item keys contains duplicates"
+NOT_ONE_REQUEST = (
+    "Supplied AttributeValue has more than one datatypes set, "
+    "must contain exactly one of the supported datatypes"
+)
+TOO_MANY_REQUESTS = "Too many items requested for the BatchWriteItem call"  # wording unverified
+_MAP_KEYS_RULE = (
+    "Map keys must satisfy constraint: [Member must have length less than or equal to 255, "
+    "Member must have length greater than or equal to 3, "
+    "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+]"
+)
+_MAP_VALUES_RULE = (
+    "Map value must satisfy constraint: [Member must have length less than or equal to 25, "
+    "Member must have length greater than or equal to 1]"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    table_name: str
+    located: Located
+    op: ItemOp
+    original: Mapping[str, Any]  # the write request as given, for UnprocessedItems
+
+
+def _valid_table_name(name: str) -> bool:
+    allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+    return TABLE_NAME_CHARS_MIN <= len(name) <= TABLE_NAME_CHARS_MAX and set(name) <= allowed
+
+
+def _shown_map(items: Mapping[str, Any]) -> str:
+    # wording unverified: DynamoDB renders the map with Java's toString
+    return "{" + ", ".join(f"{name}={requests}" for name, requests in items.items()) + "}"
+
+
+def _check_shape(request: object) -> Mapping[str, Any]:
+    """botocore's checks: parameter names and the types along RequestItems."""
+    checked = check_parameters(request, BATCH_WRITE_PARAMETERS)
+    check_type(checked.get("RequestItems"), "RequestItems", (dict,))
+    check_type(checked.get("ReturnConsumedCapacity"), "ReturnConsumedCapacity", (str,))
+    check_type(checked.get("ReturnItemCollectionMetrics"), "ReturnItemCollectionMetrics", (str,))
+    for table_name, requests in (checked.get("RequestItems") or {}).items():
+        check_type(table_name, "RequestItems key", (str,))
+        check_type(requests, f"RequestItems.{table_name}", (list,))
+        for index, write_request in enumerate(requests):
+            where = f"RequestItems.{table_name}[{index}]"
+            check_parameters(write_request, ("PutRequest", "DeleteRequest"), where=where)
+            check_type(write_request.get("PutRequest"), f"{where}.PutRequest", (dict,))
+            check_type(write_request.get("DeleteRequest"), f"{where}.DeleteRequest", (dict,))
+            put = write_request.get("PutRequest") or {}
+            check_parameters(put, ("Item",), where=f"{where}.PutRequest")
+            check_type(put.get("Item"), f"{where}.PutRequest.Item", (dict,))
+            delete = write_request.get("DeleteRequest") or {}
+            check_parameters(delete, ("Key",), where=f"{where}.DeleteRequest")
+            check_type(delete.get("Key"), f"{where}.DeleteRequest.Key", (dict,))
+    return checked
+
+
+def _check_constraints(request: Mapping[str, Any]) -> None:
+    errors = ConstraintErrors()
+    check_return_consumed_capacity(errors, request.get("ReturnConsumedCapacity"))
+    errors.enum(
+        request.get("ReturnItemCollectionMetrics"),
+        "returnItemCollectionMetrics",
+        RETURN_ITEM_COLLECTION_METRICS,
+    )
+    items = request.get("RequestItems")
+    errors.not_null(items, "requestItems")
+    if items is not None:
+        errors.length_min("{}", "requestItems", 1, len(items))
+        if any(not _valid_table_name(name) for name in items):
+            errors.add(_shown_map(items), "requestItems", _MAP_KEYS_RULE)
+        if any(not 1 <= len(requests) <= BATCH_WRITE_REQUESTS_MAX for requests in items.values()):
+            errors.add(_shown_map(items), "requestItems", _MAP_VALUES_RULE)
+        for table_name, requests in items.items():
+            for index, write_request in enumerate(requests, start=1):
+                member = f"requestItems.{table_name}.member.{index}.member"
+                delete = write_request.get("DeleteRequest")
+                if delete is not None:
+                    errors.not_null(delete.get("Key"), f"{member}.deleteRequest.key")
+                put = write_request.get("PutRequest")
+                if put is not None:
+                    errors.not_null(put.get("Item"), f"{member}.putRequest.item")
+    errors.raise_if_any()
+    if sum(len(requests) for requests in items.values()) > BATCH_WRITE_REQUESTS_MAX:
+        raise ValidationException(TOO_MANY_REQUESTS)
+
+
+def _check_values(items: Mapping[str, list[Any]]) -> None:
+    """One request kind per write request; item and key values (before any table is looked up)."""
+    for requests in items.values():
+        for write_request in requests:
+            kinds = [k for k in ("PutRequest", "DeleteRequest") if write_request.get(k) is not None]
+            if len(kinds) != 1:
+                raise ValidationException(NOT_ONE_REQUEST)
+            if kinds[0] == "PutRequest":
+                validate_item(write_request["PutRequest"]["Item"], path="Item")
+            else:
+                for name, value in write_request["DeleteRequest"]["Key"].items():
+                    validate_attribute_value(value, path=f"Key.{name}")
+
+
+def _put_item_for(schema: TableSchema, item: Mapping[str, Any]) -> dict[str, Any]:
+    """A batch put's item against the schema: a missing or mistyped key is a key mismatch."""
+    partition, sort = key_elements(schema.key)
+    for element in (partition, sort):
+        if element is None:
+            continue
+        name, key_type = element
+        if name not in item or value_type(item[name]) != key_type:
+            raise ValidationException(KEY_MISMATCH)
+    return validate_item_for(schema, item)
+
+
+def _plan_table(
+    table_name: str, requests: list[Any], catalog: TableCatalogView, schema: TableSchema
+) -> list[_Planned]:
+    planned: list[_Planned] = []
+    for write_request in requests:
+        put = write_request.get("PutRequest")
+        if put is not None:
+            item = _put_item_for(schema, put["Item"])
+            located = locate(catalog, schema, item)
+            op: ItemOp = PutItemOp(located.storage_key, item)
+        else:
+            key = validate_key_for(schema, write_request["DeleteRequest"]["Key"])
+            located = locate(catalog, schema, key)
+            op = DeleteItemOp(located.storage_key)
+        planned.append(_Planned(table_name, located, op, write_request))
+    storage_keys = {p.located.storage_key for p in planned}
+    if len(storage_keys) != len(planned):
+        raise ValidationException(DUPLICATE_KEYS)
+    return planned
+
+
+def plan_batch_write(
+    request: object, catalog: TableCatalogView
+) -> tuple[dict[str, TableSchema], list[_Planned], str | None]:
+    """Validate a whole BatchWriteItem request; return its schemas and planned ops."""
+    checked = _check_shape(request)
+    _check_constraints(checked)
+    items = checked["RequestItems"]
+    _check_values(items)
+    schemas = {table_name: catalog.schema(table_name) for table_name in items}
+    planned: list[_Planned] = []
+    for table_name, requests in items.items():
+        planned.extend(_plan_table(table_name, requests, catalog, schemas[table_name]))
+    return schemas, planned, checked.get("ReturnConsumedCapacity")
+
+
+async def _send_group(
+    group: list[_Planned], schema: TableSchema, transport: PartitionTransport
+) -> dict[str, Any]:
+    write = ItemWrite(new_request_id(), schema.key, tuple(p.op for p in group))
+    first = group[0]
+    return await transport.write(
+        first.table_name, first.located.partition, write.request_id, encode_item_write(write)
+    )
+
+
+@client_operation("BatchWriteItem")
+async def batch_write_item(
+    request: dict[str, Any], catalog: TableCatalogView, transport: PartitionTransport
+) -> dict[str, Any]:
+    """Write up to 25 items (puts and deletes) over one or more tables."""
+    schemas, planned, capacity_mode = plan_batch_write(request, catalog)
+    groups: dict[tuple[str, str], list[_Planned]] = {}
+    for p in planned:
+        groups.setdefault((p.table_name, p.located.partition.partition_id), []).append(p)
+    outcomes = await asyncio.gather(
+        *(_send_group(group, schemas[table], transport) for (table, _), group in groups.items()),
+        return_exceptions=True,
+    )
+    tally = CapacityTally()
+    for table_name in schemas:
+        tally.touch(table_name)
+    unprocessed: dict[str, list[Any]] = {}
+    failures: list[BaseException] = []
+    for group, outcome in zip(groups.values(), outcomes, strict=True):
+        if isinstance(outcome, ClientError) and outcome.retryable:
+            failures.append(outcome)
+            for p in group:
+                unprocessed.setdefault(p.table_name, []).append(p.original)
+            continue
+        if isinstance(outcome, BaseException):
+            raise outcome
+        raise_for_result(outcome, "BatchWriteItem")
+        for p, op_result in zip(group, outcome["ops"], strict=True):
+            raise_for_result(op_result, "BatchWriteItem")
+            units = write_units(op_result.get("old_size"), op_result.get("new_size"))
+            tally.charge(p.table_name, units)
+    if failures and len(failures) == len(groups):
+        raise failures[0]
+    response: dict[str, Any] = {"UnprocessedItems": unprocessed}
+    capacity = consumed_capacity_list(capacity_mode, tally)
+    if capacity is not None:
+        response["ConsumedCapacity"] = capacity
+    return response

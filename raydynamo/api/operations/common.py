@@ -1,0 +1,336 @@
+"""What every item operation shares: the router contract, request checks, keys and routing.
+
+Role: the read operations (GetItem, Query, Scan, BatchGetItem) and the write operations
+(PutItem, UpdateItem, DeleteItem, BatchWriteItem) are plain async functions
+``op(request, catalog, transport) -> response``; this module holds what they all need:
+
+- the two Protocols the router implements for them (``TableCatalogView``,
+  ``PartitionTransport``); their shapes are a fixed contract with the router;
+- DynamoDB's request-level validation: parameter names and Python types (botocore's wording,
+  ``SerializationException``), then the constraint errors of the service
+  (``ConstraintErrors``: ``"2 validation errors detected: Value 'x' at 'returnValues' failed to
+  satisfy constraint: ...; ..."``);
+- keys: validating a ``Key`` or an ``Item`` against a table's key schema, extracting an item's key,
+  and finding the partition and storage key of an item (``locate``);
+- request ids, and turning a partition's error result back into the exception it describes.
+
+Stable names (the read side imports them): ``TableCatalogView``, ``PartitionTransport``,
+``ConstraintErrors``, ``KEY_MISMATCH``, ``check_parameters``, ``check_type``,
+``check_table_name``, ``check_return_consumed_capacity``, ``key_elements``,
+``validate_key_for``, ``validate_item_for``, ``validate_item_values``, ``key_of``, ``locate``,
+``Located``, ``new_request_id``, ``error_from_result``, ``raise_for_result``,
+``client_operation``, and the enum tuples below.
+
+Invariants: nothing here performs I/O or keeps state; every check raises a ``ClientError``
+subclass, never another exception, for any request shape. Must not import ray or rocksdict.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, ParamSpec, Protocol, TypeVar
+
+from raydynamo.api.errors import ClientError, SerializationException, ValidationException, from_wire
+from raydynamo.api.schema import Item, KeySchema, TableSchema, item_key_hash, storage_key
+from raydynamo.api.values import (
+    canonicalize,
+    canonicalize_item,
+    validate_attribute_value,
+    validate_item,
+    validate_item_key,
+    validate_key,
+    value_type,
+)
+from raydynamo.metadata.partition_map import PartitionRange
+
+# --- the router contract -------------------------------------------------------------------------
+
+
+class TableCatalogView(Protocol):
+    """What an operation may ask of the router's metadata cache."""
+
+    def schema(self, table_name: str) -> TableSchema:
+        """The table's schema; raises ``ResourceNotFoundException("Requested resource not
+        found")`` when there is no such (active) table."""
+        ...
+
+    def partition_for(self, table_name: str, key_hash: int) -> PartitionRange:
+        """The partition whose hash range holds ``key_hash``."""
+        ...
+
+    def partitions(self, table_name: str) -> list[PartitionRange]:
+        """Every partition of the table, sorted by ``hash_start``, covering ``[0, 2**64)``."""
+        ...
+
+
+class PartitionTransport(Protocol):
+    """How an operation reaches a partition's replicas (the router does the retries)."""
+
+    async def write(
+        self, table_name: str, partition: PartitionRange, request_id: bytes, command: bytes
+    ) -> dict[str, Any]:
+        """Order ``command`` in the partition's log; return the dict its apply produced.
+
+        Exactly once per ``request_id``: a retry returns the first result. A conditional
+        failure is a result value (``{"error": ...}``), never an exception.
+        """
+        ...
+
+    async def read(
+        self,
+        table_name: str,
+        partition: PartitionRange,
+        read_request: dict[str, Any],
+        consistent: bool,
+    ) -> dict[str, Any]:
+        """Serve ``read_request`` at the leader (``consistent``) or any replica."""
+        ...
+
+
+# --- enums, in the order DynamoDB lists them in its messages -------------------------------------
+
+RETURN_VALUES = ("ALL_NEW", "UPDATED_OLD", "ALL_OLD", "NONE", "UPDATED_NEW")
+RETURN_VALUES_ON_CONDITION_CHECK_FAILURE = ("ALL_OLD", "NONE")
+RETURN_CONSUMED_CAPACITY = ("INDEXES", "TOTAL", "NONE")
+RETURN_ITEM_COLLECTION_METRICS = ("SIZE", "NONE")
+CONDITIONAL_OPERATORS = ("AND", "OR")
+SELECT_VALUES = ("SPECIFIC_ATTRIBUTES", "COUNT", "ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES")
+
+KEY_MISMATCH = "The provided key element does not match the schema"
+TABLE_NAME_BYTES_MAX = 255
+_TABLE_NAME_RE = re.compile(r"[a-zA-Z0-9_.-]+")
+_SHOWN_VALUE_CHARS_MAX = 200
+
+
+# --- request shape (what botocore checks before sending) -----------------------------------------
+
+
+def check_parameters(
+    request: object, allowed: Iterable[str], *, where: str = "input"
+) -> Mapping[str, Any]:
+    """Refuse a request that is not a dict or names a parameter the operation does not take.
+
+    botocore's wording (``Unknown parameter in input: "Foo", must be one of: ...``); DynamoDB
+    itself never sees such a request from boto3, so the class is ``SerializationException``.
+    """
+    if not isinstance(request, Mapping):
+        raise SerializationException(
+            f"Invalid type for parameter {where}, value: {_shown(request)}, "
+            f"type: {type(request)}, valid types: <class 'dict'>"
+        )
+    allowed = tuple(allowed)
+    for name in request:
+        if name not in allowed:
+            raise SerializationException(
+                f'Unknown parameter in {where}: "{name}", must be one of: {", ".join(allowed)}'
+            )
+    return request
+
+
+def check_type(value: object, parameter: str, types: tuple[type, ...]) -> None:
+    """botocore's type check of one parameter (``None`` means absent and always passes)."""
+    if value is None:
+        return
+    if isinstance(value, bool) and bool not in types:
+        ok = False
+    else:
+        ok = isinstance(value, types)
+    if not ok:
+        valid = ", ".join(str(t) for t in types)
+        raise SerializationException(
+            f"Invalid type for parameter {parameter}, value: {_shown(value)}, "
+            f"type: {type(value)}, valid types: {valid}"
+        )
+
+
+def _shown(value: object) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= _SHOWN_VALUE_CHARS_MAX else shown[:_SHOWN_VALUE_CHARS_MAX] + "..."
+
+
+# --- the service's constraint errors --------------------------------------------------------------
+
+
+class ConstraintErrors:
+    """Collects DynamoDB's member constraint violations and raises them as one message.
+
+    DynamoDB reports every violated constraint of a request at once, in its own order of members,
+    as ``"N validation error(s) detected: <e1>; <e2>"``; each ``<e>`` reads
+    ``Value <v> at '<member>' failed to satisfy constraint: <rule>``. Add the checks in the order
+    of the operation's members, then call ``raise_if_any``.
+    """
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def add(self, value: object, member: str, rule: str) -> None:
+        shown = "null" if value is None else f"'{value}'"
+        self.messages.append(f"Value {shown} at '{member}' failed to satisfy constraint: {rule}")
+
+    def not_null(self, value: object, member: str) -> None:
+        if value is None:
+            self.add(None, member, "Member must not be null")
+
+    def enum(self, value: object, member: str, allowed: tuple[str, ...]) -> None:
+        if value is not None and value not in allowed:
+            self.add(value, member, f"Member must satisfy enum value set: [{', '.join(allowed)}]")
+
+    def length_min(self, value: object, member: str, minimum: int, size: int) -> None:
+        if value is not None and size < minimum:
+            self.add(value, member, f"Member must have length greater than or equal to {minimum}")
+
+    def length_max(self, value: object, member: str, maximum: int, size: int) -> None:
+        if value is not None and size > maximum:
+            self.add(value, member, f"Member must have length less than or equal to {maximum}")
+
+    def raise_if_any(self) -> None:
+        if not self.messages:
+            return
+        count = len(self.messages)
+        noun = "error" if count == 1 else "errors"
+        raise ValidationException(f"{count} validation {noun} detected: {'; '.join(self.messages)}")
+
+
+def check_table_name(errors: ConstraintErrors, name: object, member: str = "tableName") -> None:
+    """Constraints on the table name of a data-plane operation (null, empty, pattern, length).
+
+    wording unverified: DynamoDB data-plane operations accept table ARNs (1..1024 characters);
+    names are held to ``[a-zA-Z0-9_.-]+`` and at most 255 characters here.
+    """
+    if name is None:
+        errors.not_null(name, member)
+        return
+    assert isinstance(name, str), "check_type runs first"
+    if name == "":
+        errors.length_min(name, member, 1, 0)
+        return
+    if not _TABLE_NAME_RE.fullmatch(name):
+        errors.add(name, member, "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+")
+    errors.length_max(name, member, TABLE_NAME_BYTES_MAX, len(name))
+
+
+def check_return_consumed_capacity(errors: ConstraintErrors, value: object) -> None:
+    errors.enum(value, "returnConsumedCapacity", RETURN_CONSUMED_CAPACITY)
+
+
+# --- keys and routing --------------------------------------------------------------------------
+
+
+def key_elements(key: KeySchema) -> tuple[tuple[str, str], tuple[str, str] | None]:
+    """The (name, type) pairs ``values.validate_key`` takes, from a table's key schema."""
+    sort = (key.sort_key, key.sort_type) if key.sort_key is not None else None
+    assert sort is None or sort[1] is not None
+    return (key.partition_key, key.partition_type), sort  # type: ignore[return-value]
+
+
+def validate_key_for(schema: TableSchema, key: object) -> Item:
+    """A ``Key`` parameter checked against the schema; returns it in canonical form.
+
+    Raises ``KEY_MISMATCH`` ("The provided key element does not match the schema") when the
+    attribute names or their types differ from the schema, and the key-attribute errors of
+    ``values.validate_key_attribute`` (empty values, sizes).
+    """
+    partition, sort = key_elements(schema.key)
+    if isinstance(key, Mapping):
+        for name, value in key.items():
+            validate_attribute_value(value, path=f"Key.{name}")
+        elements = [e for e in (partition, sort) if e is not None]
+        if set(key) == {name for name, _ in elements} and any(
+            value_type(key[name]) != key_type for name, key_type in elements
+        ):
+            # A Key of the wrong type is a schema mismatch (an Item's is a "Type mismatch").
+            raise ValidationException(KEY_MISMATCH)
+    validate_key(key, partition, sort)
+    assert isinstance(key, Mapping)
+    return {name: canonicalize(value) for name, value in key.items()}
+
+
+def validate_item_for(schema: TableSchema, item: Mapping[str, Any]) -> Item:
+    """An ``Item`` (already value-checked by ``validate_item``) with valid key attributes.
+
+    Returns the item in canonical form (numbers normalized, binaries as bytes).
+    """
+    partition, sort = key_elements(schema.key)
+    validate_item_key(item, partition, sort)
+    return canonicalize_item(item)
+
+
+def validate_item_values(item: object, path: str = "Item") -> None:
+    """Attribute values and the 400 KB limit of an item, before its table is known."""
+    validate_item(item, path=path)
+
+
+def key_of(schema: TableSchema, item: Mapping[str, Any]) -> Item:
+    """The key attributes of an item (or of a Key map), in schema order."""
+    return {name: dict(item[name]) for name in schema.key.names}
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """Where an item lives: its partition, its partition-local storage key and its key hash."""
+
+    partition: PartitionRange
+    storage_key: bytes
+    key_hash: int
+
+
+def locate(
+    catalog: TableCatalogView, schema: TableSchema, item_or_key: Mapping[str, Any]
+) -> Located:
+    """The partition and storage key of a validated item or key."""
+    key_hash = item_key_hash(schema.key, item_or_key)
+    partition = catalog.partition_for(schema.table_name, key_hash)
+    return Located(partition, storage_key(schema.key, item_or_key), key_hash)
+
+
+# --- results and errors ---------------------------------------------------------------------------
+
+
+def new_request_id() -> bytes:
+    """A fresh request id (16 random bytes); a retry of the same request reuses it."""
+    return uuid.uuid4().bytes
+
+
+def error_from_result(result: Mapping[str, Any], operation: str = "") -> ClientError | None:
+    """The exception a partition result carries in wire form (``{"error": ...}``), if any."""
+    wire = result.get("error")
+    if wire is None:
+        return None
+    return from_wire(wire, operation)
+
+
+def raise_for_result(result: Mapping[str, Any], operation: str = "") -> None:
+    err = error_from_result(result, operation)
+    if err is not None:
+        raise err
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def client_operation(
+    operation: str,
+) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+    """Decorate an async operation so every ``ClientError`` it raises names ``operation``.
+
+    This gives boto3's text: ``An error occurred (Code) when calling the PutItem operation: ...``.
+    """
+
+    def decorate(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+        @functools.wraps(fn)
+        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return await fn(*args, **kwargs)
+            except ClientError as err:
+                if err.operation_name:
+                    raise
+                raise err.with_operation(operation) from None
+
+        return wrapper
+
+    return decorate

@@ -1,0 +1,312 @@
+"""Validating a PutItem, UpdateItem or DeleteItem request and turning it into an item operation.
+
+Role: everything a single-item write does before anything is sent. The order of checks is
+DynamoDB's (dynalite's captures against DynamoDB, ExtendDB's against us-east-1):
+
+1. parameter names and Python types (botocore's checks, ``SerializationException``);
+2. member constraints, all reported at once (``N validation errors detected: ...``), in the
+   order DynamoDB lists the operation's members;
+3. expression and non-expression parameters mixed, maps given without an expression;
+4. the attribute values of the Item / Key;
+5. PutItem/DeleteItem: ReturnValues other than NONE/ALL_OLD; PutItem: the 400 KB item limit;
+6. legacy parameters (AttributeUpdates, Expected), then the expressions;
+7. the table (``ResourceNotFoundException``), then the key against its schema, then (UpdateItem)
+   an update of a key attribute.
+
+The planned op carries the expressions as text; the partition re-parses them at apply time.
+Invariant: a request that passes ``plan_*`` is sent unchanged by any later validation; nothing is
+sent for a request that fails. Must not import ray or rocksdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from raydynamo.api.errors import ValidationException
+from raydynamo.api.expressions import (
+    compile_request,
+    key_update_error,
+    translate_attribute_updates,
+    translate_expected,
+)
+from raydynamo.api.expressions.request import OPERATION_EXPRESSIONS, OPERATION_LEGACY
+from raydynamo.api.expressions.request import check_parameter_mix as _check_mix
+from raydynamo.api.operations.common import (
+    RETURN_ITEM_COLLECTION_METRICS,
+    RETURN_VALUES,
+    RETURN_VALUES_ON_CONDITION_CHECK_FAILURE,
+    ConstraintErrors,
+    Located,
+    TableCatalogView,
+    check_parameters,
+    check_return_consumed_capacity,
+    check_table_name,
+    check_type,
+    locate,
+    validate_item_for,
+    validate_key_for,
+)
+from raydynamo.api.schema import TableSchema
+from raydynamo.api.values import validate_attribute_value, validate_item, validate_item_size
+from raydynamo.partition.item_writes import (
+    DeleteItemOp,
+    ItemOp,
+    PutItemOp,
+    UpdateItemOp,
+    WriteExpressions,
+)
+
+RETURN_VALUES_PUT_DELETE = "ReturnValues can only be ALL_OLD or NONE"
+
+# In the order of botocore's service model, which its "must be one of" message follows.
+_EXPRESSION_PARAMETERS = (
+    "ConditionExpression",
+    "ExpressionAttributeNames",
+    "ExpressionAttributeValues",
+    "ReturnValuesOnConditionCheckFailure",
+)
+_RETURNS = ("ReturnValues", "ReturnConsumedCapacity", "ReturnItemCollectionMetrics")
+PUT_ITEM_PARAMETERS = (
+    "TableName",
+    "Item",
+    "Expected",
+    *_RETURNS,
+    "ConditionalOperator",
+    *_EXPRESSION_PARAMETERS,
+)
+DELETE_ITEM_PARAMETERS = (
+    "TableName",
+    "Key",
+    "Expected",
+    "ConditionalOperator",
+    *_RETURNS,
+    *_EXPRESSION_PARAMETERS,
+)
+UPDATE_ITEM_PARAMETERS = (
+    "TableName",
+    "Key",
+    "AttributeUpdates",
+    "Expected",
+    "ConditionalOperator",
+    *_RETURNS,
+    "UpdateExpression",
+    *_EXPRESSION_PARAMETERS,
+)
+
+_PARAMETER_TYPES: dict[str, tuple[type, ...]] = {
+    "TableName": (str,),
+    "Item": (dict,),
+    "Key": (dict,),
+    "ConditionExpression": (str,),
+    "UpdateExpression": (str,),
+    "ExpressionAttributeNames": (dict,),
+    "ExpressionAttributeValues": (dict,),
+    "ReturnValues": (str,),
+    "ReturnConsumedCapacity": (str,),
+    "ReturnItemCollectionMetrics": (str,),
+    "ReturnValuesOnConditionCheckFailure": (str,),
+    "Expected": (dict,),
+    "ConditionalOperator": (str,),
+    "AttributeUpdates": (dict,),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedWrite:
+    """A validated single-item write, ready to send to its partition."""
+
+    schema: TableSchema
+    table_name: str
+    located: Located
+    op: ItemOp
+    return_consumed_capacity: str | None
+
+
+def check_request(request: object, parameters: tuple[str, ...]) -> Mapping[str, Any]:
+    """Parameter names and botocore's type checks of a write request."""
+    checked = check_parameters(request, parameters)
+    for name in parameters:
+        check_type(checked.get(name), name, _PARAMETER_TYPES[name])
+    return checked
+
+
+def check_expression_mix(operation: str, request: Mapping[str, Any]) -> None:
+    """Step 3: legacy and expression parameters mixed; maps given without any expression."""
+    accepted = OPERATION_EXPRESSIONS[operation]
+    _check_mix(request, accepted, OPERATION_LEGACY[operation])
+    if not any(request.get(p) is not None for p in accepted):
+        maps = ("ExpressionAttributeNames", "ExpressionAttributeValues")
+        compile_request(operation, {m: request[m] for m in maps if request.get(m) is not None})
+
+
+def expressions_of(request: Mapping[str, Any]) -> WriteExpressions:
+    """The condition/update parameters of a request, as the partition re-compiles them."""
+    return WriteExpressions(
+        condition_expression=request.get("ConditionExpression"),
+        update_expression=request.get("UpdateExpression"),
+        names=request.get("ExpressionAttributeNames"),
+        values=request.get("ExpressionAttributeValues"),
+        expected=request.get("Expected"),
+        conditional_operator=request.get("ConditionalOperator"),
+        attribute_updates=request.get("AttributeUpdates"),
+    )
+
+
+def _check_key_values(key: Mapping[str, Any]) -> None:
+    for name, value in key.items():
+        validate_attribute_value(value, path=f"Key.{name}")
+
+
+def _check_put_delete_return_values(request: Mapping[str, Any]) -> None:
+    if request.get("ReturnValues") not in (None, "NONE", "ALL_OLD"):
+        raise ValidationException(RETURN_VALUES_PUT_DELETE)
+
+
+def _check_condition(operation: str, request: Mapping[str, Any]) -> None:
+    """Steps 6 for Put/Delete: Expected (and ConditionalOperator), then the expressions."""
+    if request.get("Expected") is not None or request.get("ConditionalOperator") is not None:
+        translate_expected(request.get("Expected"), request.get("ConditionalOperator"))
+    compile_request(operation, request)
+
+
+def _return_options(errors: ConstraintErrors, request: Mapping[str, Any]) -> None:
+    errors.enum(
+        request.get("ReturnValuesOnConditionCheckFailure"),
+        "returnValuesOnConditionCheckFailure",  # wording unverified: its place in the list
+        RETURN_VALUES_ON_CONDITION_CHECK_FAILURE,
+    )
+
+
+def _planned(
+    catalog: TableCatalogView,
+    schema: TableSchema,
+    request: Mapping[str, Any],
+    item_or_key: Mapping[str, Any],
+    op_of: Any,
+) -> PlannedWrite:
+    located = locate(catalog, schema, item_or_key)
+    return PlannedWrite(
+        schema,
+        request["TableName"],
+        located,
+        op_of(located.storage_key),
+        request.get("ReturnConsumedCapacity"),
+    )
+
+
+def plan_put_item(request: object, catalog: TableCatalogView) -> PlannedWrite:
+    """Validate a PutItem request; the op replaces the item (condition checked at apply)."""
+    request = check_request(request, PUT_ITEM_PARAMETERS)
+    errors = ConstraintErrors()
+    check_return_consumed_capacity(errors, request.get("ReturnConsumedCapacity"))
+    check_table_name(errors, request.get("TableName"))
+    errors.not_null(request.get("Item"), "item")
+    errors.enum(request.get("ReturnValues"), "returnValues", RETURN_VALUES)
+    errors.enum(
+        request.get("ReturnItemCollectionMetrics"),
+        "returnItemCollectionMetrics",
+        RETURN_ITEM_COLLECTION_METRICS,
+    )
+    _return_options(errors, request)
+    errors.raise_if_any()
+    check_expression_mix("PutItem", request)
+    validate_item(request["Item"], check_size=False)
+    _check_put_delete_return_values(request)
+    validate_item_size(request["Item"])
+    _check_condition("PutItem", request)
+    schema = catalog.schema(request["TableName"])
+    item = validate_item_for(schema, request["Item"])
+    return _planned(
+        catalog,
+        schema,
+        request,
+        item,
+        lambda storage_key: PutItemOp(
+            storage_key,
+            item,
+            expressions_of(request),
+            request.get("ReturnValues") or "NONE",
+            request.get("ReturnValuesOnConditionCheckFailure") or "NONE",
+        ),
+    )
+
+
+def plan_delete_item(request: object, catalog: TableCatalogView) -> PlannedWrite:
+    """Validate a DeleteItem request."""
+    request = check_request(request, DELETE_ITEM_PARAMETERS)
+    errors = ConstraintErrors()
+    check_return_consumed_capacity(errors, request.get("ReturnConsumedCapacity"))
+    check_table_name(errors, request.get("TableName"))
+    errors.enum(request.get("ReturnValues"), "returnValues", RETURN_VALUES)
+    errors.enum(
+        request.get("ReturnItemCollectionMetrics"),
+        "returnItemCollectionMetrics",
+        RETURN_ITEM_COLLECTION_METRICS,
+    )
+    errors.not_null(request.get("Key"), "key")
+    _return_options(errors, request)
+    errors.raise_if_any()
+    check_expression_mix("DeleteItem", request)
+    _check_key_values(request["Key"])
+    _check_put_delete_return_values(request)
+    _check_condition("DeleteItem", request)
+    schema = catalog.schema(request["TableName"])
+    key = validate_key_for(schema, request["Key"])
+    return _planned(
+        catalog,
+        schema,
+        request,
+        key,
+        lambda storage_key: DeleteItemOp(
+            storage_key,
+            expressions_of(request),
+            request.get("ReturnValues") or "NONE",
+            request.get("ReturnValuesOnConditionCheckFailure") or "NONE",
+        ),
+    )
+
+
+def plan_update_item(request: object, catalog: TableCatalogView) -> PlannedWrite:
+    """Validate an UpdateItem request (expressions or AttributeUpdates, any ReturnValues)."""
+    request = check_request(request, UPDATE_ITEM_PARAMETERS)
+    errors = ConstraintErrors()
+    check_return_consumed_capacity(errors, request.get("ReturnConsumedCapacity"))
+    check_table_name(errors, request.get("TableName"))
+    errors.enum(
+        request.get("ReturnItemCollectionMetrics"),
+        "returnItemCollectionMetrics",
+        RETURN_ITEM_COLLECTION_METRICS,
+    )
+    errors.enum(request.get("ReturnValues"), "returnValues", RETURN_VALUES)
+    errors.not_null(request.get("Key"), "key")
+    _return_options(errors, request)
+    errors.raise_if_any()
+    check_expression_mix("UpdateItem", request)
+    _check_key_values(request["Key"])
+    legacy_update = None
+    if request.get("AttributeUpdates") is not None:
+        legacy_update = translate_attribute_updates(request["AttributeUpdates"])
+    if request.get("Expected") is not None or request.get("ConditionalOperator") is not None:
+        translate_expected(request.get("Expected"), request.get("ConditionalOperator"))
+    compiled = compile_request("UpdateItem", request)
+    schema = catalog.schema(request["TableName"])
+    key = validate_key_for(schema, request["Key"])
+    if compiled.update is not None:
+        key_update_error(compiled.update, compiled.names, schema.key.names)
+    if legacy_update is not None and legacy_update.tree is not None:
+        key_update_error(legacy_update.tree, legacy_update.names, schema.key.names)  # type: ignore[arg-type]
+    return _planned(
+        catalog,
+        schema,
+        request,
+        key,
+        lambda storage_key: UpdateItemOp(
+            storage_key,
+            key,
+            expressions_of(request),
+            request.get("ReturnValues") or "NONE",
+            request.get("ReturnValuesOnConditionCheckFailure") or "NONE",
+        ),
+    )

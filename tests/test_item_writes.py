@@ -1,0 +1,227 @@
+"""The partition side of item writes: encoding, slot overlay, atomicity, determinism, safety."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+import pytest
+
+from raydynamo.api.schema import KeySchema, decode_item, encode_item, storage_key
+from raydynamo.partition.commands import KIND_WRITE, Put, Write, encode_write
+from raydynamo.partition.item_writes import (
+    KIND_ITEM_WRITE,
+    DeleteItemOp,
+    ItemWrite,
+    PutItemOp,
+    SlotOverlay,
+    UpdateItemOp,
+    WriteExpressions,
+    apply_item_write,
+    command_header,
+    decode_item_write,
+    encode_item_write,
+)
+from raydynamo.partition.keys import PartitionKeys
+from raydynamo.partition.state_machine import PartitionStateMachine
+from raydynamo.storage.engine import WriteBatch, prefix_end
+from raydynamo.storage.memory import MemoryEngine
+
+SCHEMA = KeySchema("pk", "S")
+KEYS = PartitionKeys("p0")
+
+
+def key(pk: str) -> dict[str, Any]:
+    return {"pk": {"S": pk}}
+
+
+def skey(pk: str) -> bytes:
+    return storage_key(SCHEMA, key(pk))
+
+
+def command(request_id: bytes, *ops: Any, atomic: bool = False) -> bytes:
+    return encode_item_write(ItemWrite(request_id, SCHEMA, tuple(ops), atomic))
+
+
+def stored(engine: MemoryEngine, pk: str) -> dict[str, Any] | None:
+    raw = engine.get(KEYS.data(skey(pk)))
+    return decode_item(raw) if raw is not None else None
+
+
+def apply(engine: MemoryEngine, slot: int, *commands: bytes) -> list[dict[str, Any]]:
+    machine = PartitionStateMachine(KEYS)
+    batch, results = machine.apply_slot(engine, slot, tuple(commands))
+    engine.write(batch, sync=False)
+    return [result for _, result in results]
+
+
+NOT_EXISTS = WriteExpressions(condition_expression="attribute_not_exists(pk)")
+EXISTS = WriteExpressions(condition_expression="attribute_exists(pk)")
+
+
+def test_encoding_round_trips_every_op_kind() -> None:
+    expressions = WriteExpressions(
+        condition_expression="#a = :v",
+        update_expression="SET b = :v",
+        names={"#a": "a"},
+        values={":v": {"B": b"\x00\x01"}},
+    )
+    write = ItemWrite(
+        b"rid",
+        KeySchema("pk", "S", "sk", "N"),
+        (
+            PutItemOp(skey("a"), {**key("a"), "x": {"L": [{"N": "1"}]}}, expressions),
+            UpdateItemOp(skey("b"), key("b"), expressions, "UPDATED_NEW", "ALL_OLD"),
+            DeleteItemOp(skey("c"), WriteExpressions(expected={"a": {"Exists": False}}), "ALL_OLD"),
+        ),
+        atomic=True,
+    )
+    assert decode_item_write(encode_item_write(write)) == write
+    assert command_header(encode_item_write(write)) == (KIND_ITEM_WRITE, b"rid")
+
+
+def test_raw_write_commands_keep_their_header() -> None:
+    raw = encode_write(Write(b"r1", (Put(b"k", b"v"),)))
+    assert command_header(raw) == (KIND_WRITE, b"r1")
+
+
+def test_later_commands_of_a_slot_see_earlier_ones() -> None:
+    engine = MemoryEngine()
+    results = apply(
+        engine,
+        1,
+        command(b"r1", PutItemOp(skey("a"), key("a"), NOT_EXISTS)),
+        command(b"r2", PutItemOp(skey("a"), key("a"), NOT_EXISTS)),
+        command(b"r3", DeleteItemOp(skey("a"), EXISTS, "ALL_OLD")),
+        command(b"r4", DeleteItemOp(skey("a"), EXISTS)),
+    )
+    assert "error" not in results[0]["ops"][0]
+    assert results[1]["ops"][0]["error"]["code"] == "ConditionalCheckFailedException"
+    assert results[2]["ops"][0]["attributes"] == key("a")
+    assert results[3]["ops"][0]["error"]["code"] == "ConditionalCheckFailedException"
+    assert stored(engine, "a") is None
+
+
+def test_ops_of_one_command_see_each_other() -> None:
+    engine = MemoryEngine()
+    add = WriteExpressions(update_expression="ADD n :one", values={":one": {"N": "1"}})
+    (result,) = apply(
+        engine,
+        1,
+        command(
+            b"r", UpdateItemOp(skey("a"), key("a"), add), UpdateItemOp(skey("a"), key("a"), add)
+        ),
+    )
+    assert [op.get("error") for op in result["ops"]] == [None, None]
+    assert stored(engine, "a") == {**key("a"), "n": {"N": "2"}}
+
+
+@pytest.mark.parametrize(("atomic", "first_written"), [(False, True), (True, False)])
+def test_a_failed_op_writes_nothing_and_cancels_an_atomic_command(
+    atomic: bool, first_written: bool
+) -> None:
+    engine = MemoryEngine()
+    (result,) = apply(
+        engine,
+        1,
+        command(
+            b"r",
+            PutItemOp(skey("a"), key("a")),
+            PutItemOp(skey("b"), key("b"), EXISTS),
+            atomic=atomic,
+        ),
+    )
+    assert "error" not in result["ops"][0]
+    assert result["ops"][1]["error"]["code"] == "ConditionalCheckFailedException"
+    assert (stored(engine, "a") is not None) is first_written
+    assert stored(engine, "b") is None
+
+
+def test_replayed_request_id_returns_the_first_result() -> None:
+    engine = MemoryEngine()
+    cmd = command(
+        b"same",
+        UpdateItemOp(
+            skey("a"),
+            key("a"),
+            WriteExpressions(update_expression="ADD n :one", values={":one": {"N": "1"}}),
+        ),
+    )
+    (first,) = apply(engine, 1, cmd)
+    (again,) = apply(engine, 2, cmd)
+    assert first == again
+    assert stored(engine, "a") == {**key("a"), "n": {"N": "1"}}
+
+
+def test_applying_is_deterministic() -> None:
+    commands = (
+        command(b"r1", PutItemOp(skey("a"), {**key("a"), "s": {"SS": ["x", "y"]}})),
+        command(
+            b"r2",
+            UpdateItemOp(
+                skey("a"),
+                key("a"),
+                WriteExpressions(
+                    update_expression="ADD s :s SET m = :m",
+                    values={":s": {"SS": ["z"]}, ":m": {"M": {"b": {"N": "1"}, "a": {"N": "2"}}}},
+                ),
+                "ALL_NEW",
+            ),
+        ),
+    )
+    outputs = []
+    for _ in range(2):
+        engine = MemoryEngine()
+        batch, results = PartitionStateMachine(KEYS).apply_slot(engine, 1, commands)
+        outputs.append((batch.ops, msgpack.packb([r for _, r in results], use_bin_type=True)))
+    assert outputs[0] == outputs[1]
+
+
+def test_malformed_command_is_an_internal_error_result_not_a_crash() -> None:
+    engine = MemoryEngine()
+    bad = msgpack.packb([KIND_ITEM_WRITE, b"rid", ["pk", "S", None, None], False, [[9, b"k", {}]]])
+    (result,) = apply(engine, 1, bad)
+    assert result["error"]["code"] == "InternalServerError"
+    assert list(engine.scan(KEYS.data_prefix, prefix_end(KEYS.data_prefix))) == []
+
+
+def test_corrupt_stored_item_fails_only_its_op() -> None:
+    engine = MemoryEngine()
+    batch = WriteBatch()
+    batch.put(KEYS.data(skey("a")), b"\xc1not msgpack")
+    engine.write(batch, sync=False)
+    (result,) = apply(engine, 1, command(b"r", PutItemOp(skey("a"), key("a"), EXISTS)))
+    assert result["ops"][0]["error"]["code"] == "InternalServerError"
+
+
+def test_apply_item_write_reports_sizes() -> None:
+    engine = MemoryEngine()
+    batch = WriteBatch()
+    result = apply_item_write(
+        engine, KEYS, command(b"r", PutItemOp(skey("a"), {**key("a"), "v": {"S": "xy"}})), 1, batch
+    )
+    assert result == {"ops": [{"old_size": None, "new_size": 6}]}
+    assert batch.ops == [
+        (WriteBatch.PUT, KEYS.data(skey("a")), encode_item({**key("a"), "v": {"S": "xy"}}))
+    ]
+
+
+def test_slot_overlay_reads_and_scans_through_pending_writes() -> None:
+    engine = MemoryEngine()
+    base = WriteBatch()
+    for k in (b"a", b"b", b"c"):
+        base.put(k, k.upper())
+    engine.write(base, sync=False)
+    pending = WriteBatch()
+    overlay = SlotOverlay(engine, pending)
+    assert overlay.get(b"a") == b"A"
+    pending.put(b"a", b"1")
+    pending.delete(b"b")
+    pending.put(b"d", b"D")
+    assert overlay.multi_get([b"a", b"b", b"d"]) == [b"1", None, b"D"]
+    pending.delete_range(b"c", b"e")
+    pending.put(b"cc", b"CC")
+    assert overlay.get(b"c") is None
+    assert overlay.get(b"d") is None
+    assert list(overlay.scan(b"a")) == [(b"a", b"1"), (b"cc", b"CC")]
+    assert list(overlay.scan(b"a", reverse=True, limit=1)) == [(b"cc", b"CC")]
