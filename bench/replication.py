@@ -37,6 +37,8 @@ from raydynamo.config import config_from_dict
 from raydynamo.partition.commands import Put, Write, encode_write
 
 BENCH = "replication"
+SYNC = True
+PEER_CALLS = 1
 SHAPES = [(1, 1), (1, 64), (25, 8), (100, 8)]
 
 
@@ -45,7 +47,11 @@ class ReplicatedPartition:
 
     def __init__(self, data_dir: str) -> None:
         config = config_from_dict(
-            {"storage": {"data_dir": data_dir}, "cluster": {"namespace": "bench-replication"}}
+            {
+                "storage": {"data_dir": data_dir, "sync_writes": SYNC},
+                "node": {"peer_calls_in_flight_max": PEER_CALLS},
+                "cluster": {"namespace": "bench-replication"},
+            }
         )
         self.fleet = StorageFleet(config)
         self.fleet.start()

@@ -4,6 +4,8 @@
 (a peer's messages, a client's write, a tick) goes through one inbox to one core thread, which
 owns all replica state. Each turn it takes everything queued, feeds it to the replicas, and then
 flushes, in this order:
+  0. hands a leader's Accepts and Heartbeats to the peers' outboxes at once, so that its fsync
+     overlaps theirs (safe: no reply is handled before step 1 is done, see ``consensus.types``);
   1. persists the records of every replica in ONE write batch (fsync'ed when any replica needs it
      and ``sync_writes`` is on): one fsync per round for the whole node, whatever the partitions;
      inputs that arrive meanwhile queue and form the next round (group commit);
@@ -41,7 +43,7 @@ import msgpack
 
 from raydynamo.config import RaydynamoConfig
 from raydynamo.consensus.codec import decode_batch, encode_batch
-from raydynamo.consensus.messages import InstallSnapshot, Message
+from raydynamo.consensus.messages import InstallSnapshot, Message, may_precede_persist
 from raydynamo.consensus.replica import NotLeader, Overloaded, Replica, Role
 from raydynamo.consensus.types import Ready
 from raydynamo.partition.keys import CATALOG_PREFIX, PartitionKeys, catalog_key
@@ -388,12 +390,17 @@ class NodeHost:
                 if not ready.is_empty():
                     readies.append((hosted, ready))
         if readies:
+            for hosted, ready in readies:
+                for to, message in ready.messages:
+                    if may_precede_persist(message):
+                        self._post(to, hosted.partition_id, message)
             self._persist(readies)
             now = self.clock()
             for hosted, ready in readies:
                 self._publish(hosted, now)
                 for to, message in ready.messages:
-                    self._post(to, hosted.partition_id, message)
+                    if not may_precede_persist(message):
+                        self._post(to, hosted.partition_id, message)
             for hosted, ready in readies:
                 self._apply(hosted, ready)
                 self._publish(hosted, now)
@@ -463,11 +470,15 @@ class NodeHost:
         condition = self.peer_ready.get(peer)
         if condition is None:
             condition = self.peer_ready[peer] = threading.Condition(self.lock)
-            sender = threading.Thread(
-                target=self._send_loop, args=(peer,), name=f"{self.node_id}-to-{peer}", daemon=True
-            )
-            self.threads.append(sender)
-            sender.start()
+            for i in range(self.config.node.peer_calls_in_flight_max):
+                sender = threading.Thread(
+                    target=self._send_loop,
+                    args=(peer,),
+                    name=f"{self.node_id}-to-{peer}-{i}",
+                    daemon=True,
+                )
+                self.threads.append(sender)
+                sender.start()
         return condition
 
     def _post(self, peer: str, partition_id: str, message: Message) -> None:

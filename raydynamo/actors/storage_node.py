@@ -11,6 +11,7 @@ without anyone re-wiring handles. Ray restarts the actor after a crash (``max_re
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from typing import Any
 
@@ -22,6 +23,7 @@ from raydynamo.storage.rocks import RocksEngine
 
 CALL_TIMEOUT_S = 60.0
 STORAGE_THREADS_MAX = 512
+GIL_SWITCH_INTERVAL_S = 0.0002
 
 
 def storage_actor_name(node_id: str) -> str:
@@ -54,6 +56,9 @@ class RayTransport:
 @ray.remote(max_restarts=-1, max_task_retries=0, max_concurrency=STORAGE_THREADS_MAX)
 class StorageNodeActor:
     def __init__(self, node_id: str, config: dict[str, Any]) -> None:
+        # The core thread gives up the GIL during every fsync; with Python's default 5 ms switch
+        # interval, getting it back from a busy Ray thread can take longer than the fsync itself.
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         self.node_id = node_id
         self.config: RaydynamoConfig = config_from_dict(config)
         path = os.path.join(self.config.storage.data_dir, node_id)

@@ -1,8 +1,11 @@
 """The messages replicas of one Paxos group exchange: one frozen dataclass per kind.
 
-Every message names its ``sender`` (a replica id). Messages that belong to a leader's reign carry
-its ``ballot``. ``sent_at`` fields are times of the *sender's* clock, echoed back unchanged so the
-sender can measure durations on its own clock; no replica ever compares two clocks.
+Every message names its ``sender`` (a replica id). A message class with ``EARLY = True`` may be
+sent before the records of the Ready it came in are persisted (see ``Ready``); every other message
+must wait for them, because it carries a vote (Promise, Accepted) or answers for state.
+Messages that belong to a leader's reign carry its ``ballot``. ``sent_at`` fields are times of
+the *sender's* clock, echoed back unchanged so the sender can measure durations on its own clock;
+no replica ever compares two clocks.
 
 This module is pure: no ray, no rocksdict.
 """
@@ -10,6 +13,7 @@ This module is pure: no ray, no rocksdict.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from raydynamo.consensus.types import Ballot, Entry, Value
 
@@ -42,7 +46,15 @@ class Promise:
 
 @dataclass(frozen=True, slots=True)
 class Accept:
-    """Phase 2a for a run of slots, with the leader's chosen prefix piggybacked."""
+    """Phase 2a for a run of slots, with the leader's chosen prefix piggybacked.
+
+    May be sent before the leader's own copy of the entries is persisted (``EARLY``): it asks for
+    votes but is none, and the leader's own vote is only counted when it handles a reply, which
+    the shell does only after the Ready's records are persisted. The leader's fsync then overlaps
+    the followers' instead of preceding it.
+    """
+
+    EARLY: ClassVar[bool] = True
 
     sender: str
     ballot: Ballot
@@ -78,7 +90,10 @@ class Reject:
 
 @dataclass(frozen=True, slots=True)
 class Heartbeat:
-    """The leader is alive; slots through ``commit_through`` are chosen."""
+    """The leader is alive; slots through ``commit_through`` are chosen. Carries no vote, so it
+    may be sent before the Ready's records are persisted (``EARLY``)."""
+
+    EARLY: ClassVar[bool] = True
 
     sender: str
     ballot: Ballot
@@ -153,6 +168,11 @@ class TimeoutNow:
 
     sender: str
     ballot: Ballot
+
+
+def may_precede_persist(message: object) -> bool:
+    """True for messages a shell may send before persisting the Ready they came with."""
+    return bool(getattr(message, "EARLY", False))
 
 
 Message = (

@@ -171,7 +171,8 @@ class Replica:
         self.leadership = Leadership(
             self.replica_id, ballot, from_slot, self.peers, self.settings, now
         )
-        self._grant(self.replica_id, now)
+        # No lease for ourselves yet: a candidate serves nothing, so refusing other candidates
+        # now would only make elections collide. The leader grants itself at every tick.
         self.query_started_at = None
         for peer in self.peers:
             self._send(peer, Prepare(self.replica_id, ballot, from_slot, now))

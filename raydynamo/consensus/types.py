@@ -8,7 +8,10 @@ partition layer encodes and applies them.
   1. persist ``records`` (one atomic write batch, fsync'ed when ``sync`` is true),
   2. send ``messages``,
   3. apply ``to_apply`` in slot order, then call ``Replica.on_applied``.
-Sending before persisting could let a peer count a vote that a crash then forgets.
+Sending before persisting could let a peer count a vote that a crash then forgets. The one
+exception: messages for which ``messages.may_precede_persist`` is true (a leader's Accept and
+Heartbeat) may be sent before step 1, provided the shell gives the replica no further input until
+step 1 is done; the leader's own vote is then never counted before it is durable.
 
 This module is pure: no ray, no rocksdict, no clock reads, no randomness.
 """

@@ -1,10 +1,11 @@
 """A simulated storage node hosting one replica: the shell around the pure core, in the sim.
 
-It handles each ``Ready`` as the real shell does (persist, then send, then apply), and can crash
-at any point of that sequence: before persisting, between persisting and sending, halfway
-through sending, or before applying. A crash loses memory and the unsynced suffix of the disk; a
-restart rebuilds the replica from the disk alone. The node's clock runs at a rate within the
-drift bound and can change rate at any time. Pure: no ray, no rocksdict, no clock reads.
+It handles each ``Ready`` as the real shell does (send the early messages, persist, send the
+rest, apply), and can crash at any point of that sequence: after the early messages and before
+persisting, between persisting and sending, halfway through sending, or before applying. A
+crash loses memory and the unsynced suffix of the disk; a restart rebuilds the replica from the
+disk alone. The node's clock runs at a rate within the drift bound and can change rate at any
+time. Pure: no ray, no rocksdict, no clock reads.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from raydynamo.consensus.messages import InstallSnapshot, Message
+from raydynamo.consensus.messages import InstallSnapshot, Message, may_precede_persist
 from raydynamo.consensus.replica import Replica
 from raydynamo.consensus.types import Ready, Settings
 from raydynamo.sim.disk import AppliedSlot, DiskOp, KvState, SimDisk, SnapshotData
@@ -161,6 +162,12 @@ class SimNode:
         """Persist, send, apply. Returns False if the node crashed on the way."""
         if self._crash_now():
             return False
+        early = [(to, m) for to, m in ready.messages if may_precede_persist(m)]
+        later = [(to, m) for to, m in ready.messages if not may_precede_persist(m)]
+        for to, msg in early:
+            self.network.send(self.node_id, to, msg, true_now)
+        if early and self._crash_now():
+            return False
         batch: list[DiskOp] = list(ready.records)
         if ready.snapshot_to_install is not None:
             snap = ready.snapshot_to_install.data
@@ -169,7 +176,7 @@ class SimNode:
         self.disk.write(batch, sync=ready.sync)
         if self._crash_now():
             return False
-        for to, msg in ready.messages:
+        for to, msg in later:
             self.network.send(self.node_id, to, msg, true_now)
             if self.rng.random() < 0.1 and self._crash_now():
                 return False
