@@ -8,7 +8,7 @@ Pure: no ray, no rocksdict.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -92,9 +92,40 @@ class NodeConfig(_Frozen):
     num_cpus: float = Field(0.0, ge=0, description="Ray CPUs each storage node reserves.")
 
 
+class RouterConfig(_Frozen):
+    cache_mode: Literal["constant", "on_miss"] = Field(
+        "constant",
+        description="constant: refresh every cached table's map at a fixed rate whatever the "
+        "hit rate (no load spike when caches go cold); on_miss: fetch on a miss and expire "
+        "after cache_ttl_s (the classic cache, kept for the cold-router experiment).",
+    )
+    refresh_interval_s: float = Field(
+        0.25, gt=0, description="Constant-work refresh period (one request per shard)."
+    )
+    cache_ttl_s: float = Field(30.0, gt=0, description="Entry lifetime in on_miss mode.")
+    request_timeout_s: float = Field(
+        30.0, gt=0, description="Give up on a partition that has no leader for this long."
+    )
+    partition_calls_in_flight_max: int = Field(
+        2, ge=1, description="Calls in flight to one partition; more requests wait and batch."
+    )
+
+
+class ControllerConfig(_Frozen):
+    health_interval_s: float = Field(1.0, gt=0, description="How often storage nodes are probed.")
+    stats_interval_s: float = Field(
+        10.0, gt=0, description="How often ItemCount and TableSizeBytes are recomputed."
+    )
+    node_dead_after_s: float = Field(
+        10.0, gt=0, description="A storage node unreachable this long is replaced."
+    )
+
+
 class ClusterConfig(_Frozen):
     namespace: str = Field("raydynamo", description="Ray namespace of the named actors.")
     storage_nodes: int = Field(3, ge=1, description="Storage node actors to start.")
+    metadata_shards: int = Field(2, ge=1, description="Metadata shard actors to start.")
+    routers: int = Field(1, ge=0, description="Router actors for clients that are not drivers.")
     replicas: int = Field(3, description="Replicas per partition (3 or 5).")
     partitions_per_table: int = Field(
         4, ge=1, description="Partitions a new table starts with when nothing else says."
@@ -114,6 +145,10 @@ class RaydynamoConfig(_Frozen):
     )
     storage: StorageConfig = Field(default_factory=StorageConfig, description="Durability.")
     node: NodeConfig = Field(default_factory=NodeConfig, description="Storage node behaviour.")
+    router: RouterConfig = Field(default_factory=RouterConfig, description="Request routing.")
+    controller: ControllerConfig = Field(
+        default_factory=ControllerConfig, description="Table management and healing."
+    )
 
 
 def config_from_dict(data: dict[str, Any]) -> RaydynamoConfig:

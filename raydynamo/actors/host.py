@@ -46,6 +46,7 @@ from raydynamo.consensus.codec import decode_batch, encode_batch
 from raydynamo.consensus.messages import InstallSnapshot, Message, may_precede_persist
 from raydynamo.consensus.replica import NotLeader, Overloaded, Replica, Role
 from raydynamo.consensus.types import Ready
+from raydynamo.partition.item_reads import execute_read
 from raydynamo.partition.keys import CATALOG_PREFIX, PartitionKeys, catalog_key
 from raydynamo.partition.replica_store import add_records, load_durable
 from raydynamo.partition.snapshot import build_snapshot, snapshot_batch
@@ -212,6 +213,56 @@ class NodeHost:
         values = self.engine.multi_get([hosted.keys.data(k) for k in keys])
         return {"status": "ok", "values": values}
 
+    def read_items(
+        self, partition_id: str, read_requests: list[dict[str, Any]], consistent: bool
+    ) -> list[dict[str, Any]] | Result:
+        """Run item reads (``partition.item_reads.execute_read``) against this replica.
+
+        Returns one answer per request, or a refusal dict (not the leader, no such partition).
+        """
+        hosted = self.replicas.get(partition_id)
+        if hosted is None:
+            return {"status": "no_such_partition"}
+        if consistent:
+            refusal = self.await_strong_read(hosted)
+            if refusal is not None:
+                return refusal
+        return [execute_read(self.engine, hosted.keys, request) for request in read_requests]
+
+    def read_range(
+        self, partition_id: str, start: bytes, end: bytes | None, consistent: bool
+    ) -> Result:
+        """Raw (key, value) pairs of partition-local keys in ``[start, end)`` (system data)."""
+        hosted = self.replicas.get(partition_id)
+        if hosted is None:
+            return {"status": "no_such_partition"}
+        if consistent:
+            refusal = self.await_strong_read(hosted)
+            if refusal is not None:
+                return refusal
+        lo = hosted.keys.data(start)
+        hi = hosted.keys.data(end) if end is not None else prefix_end(hosted.keys.data_prefix)
+        cut = len(hosted.keys.data_prefix)
+        pairs = [(k[cut:], v) for k, v in self.engine.scan(lo, hi)]
+        return {"status": "ok", "pairs": pairs}
+
+    def partition_stats(self, partition_id: str) -> Result:
+        """Items and bytes in this replica's copy of the data (for ItemCount/TableSizeBytes)."""
+        hosted = self.replicas.get(partition_id)
+        if hosted is None:
+            return {"status": "no_such_partition"}
+        count = size = 0
+        for key, value in self.engine.scan(
+            hosted.keys.data_prefix, prefix_end(hosted.keys.data_prefix)
+        ):
+            count += 1
+            size += len(key) - len(hosted.keys.data_prefix) + len(value)
+        return {"status": "ok", "items": count, "bytes": size}
+
+    def drop_partition(self, partition_id: str) -> None:
+        """Stop hosting ``partition_id`` and delete everything this node kept of it."""
+        self._submit("drop", partition_id)
+
     def await_strong_read(self, hosted: HostedReplica) -> Result | None:
         """None when strong reads may be served now; a refusal otherwise. Waits (bounded) for a
         new leader's recovery or an election in progress, re-checking after every flush."""
@@ -299,6 +350,18 @@ class NodeHost:
         machine = PartitionStateMachine(keys, self.config.storage.dedup_slots_retained)
         self.replicas[partition_id] = HostedReplica(partition_id, keys, replica, machine)
         self.dirty.add(partition_id)
+
+    def _on_drop(self, now: float, partition_id: str) -> None:
+        hosted = self.replicas.pop(partition_id, None)
+        if hosted is None:
+            return
+        self._fail_pending(hosted, {"status": "no_such_partition"})
+        start, end = hosted.keys.all_range()
+        batch = WriteBatch()
+        batch.delete_range(start, end)
+        batch.delete(catalog_key(partition_id))
+        self.engine.write(batch, sync=True)
+        self.dirty.discard(partition_id)
 
     def _on_campaign(self, now: float, partition_id: str) -> None:
         self.replicas[partition_id].replica.campaign(now)

@@ -98,6 +98,33 @@ class StorageNodeActor:
     def read(self, partition_id: str, keys: list[bytes], consistent: bool) -> Result:
         return self.host.read(partition_id, keys, consistent)
 
+    def read_items(
+        self, partition_id: str, read_requests: list[dict[str, Any]], consistent: bool
+    ) -> list[dict[str, Any]] | Result:
+        return self.host.read_items(partition_id, read_requests, consistent)
+
+    def read_range(
+        self, partition_id: str, start: bytes, end: bytes | None, consistent: bool
+    ) -> Result:
+        return self.host.read_range(partition_id, start, end, consistent)
+
+    def partition_stats(self, partition_id: str) -> Result:
+        return self.host.partition_stats(partition_id)
+
+    def drop_partition(self, partition_id: str) -> None:
+        self.host.drop_partition(partition_id)
+
+    def node_info(self) -> dict[str, Any]:
+        """Where this node runs (its Ray node is its zone) and what it hosts."""
+        replicas = self.host.status()
+        return {
+            "node_id": self.node_id,
+            "zone": ray.get_runtime_context().get_node_id(),
+            "pid": os.getpid(),
+            "replicas": len(replicas),
+            "leaders": sum(1 for r in replicas if r["role"] == "leader"),
+        }
+
     def status(self) -> list[dict[str, Any]]:
         return self.host.status()
 

@@ -34,7 +34,7 @@ class PartitionRange:
         return {
             "partition_id": self.partition_id,
             "hash_start": self.hash_start,
-            "hash_end": self.hash_end,
+            "hash_last": self.hash_end - 1,  # inclusive: msgpack cannot hold 2**64
             "members": list(self.members),
             "leader_hint": self.leader_hint,
         }
@@ -44,7 +44,7 @@ class PartitionRange:
         return PartitionRange(
             value["partition_id"],
             int(value["hash_start"]),
-            int(value["hash_end"]),
+            int(value["hash_last"]) + 1,
             tuple(value["members"]),
             value.get("leader_hint"),
         )
