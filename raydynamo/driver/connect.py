@@ -1,0 +1,85 @@
+"""``raydynamo.connect()``: a boto3-shaped client for a raydynamo service on Ray.
+
+- ``connect()``: an embedded local Ray (started if this process has none) with the service
+  started inside it (or joined, if this Ray already runs one). Nothing to configure.
+- ``connect("auto")`` or ``connect("ray://...")``/``connect("10.0.0.1:6379")``: a running Ray
+  cluster on which ``raydynamo up`` started the service; refused clearly if it is not running.
+
+The client embeds a router (``actors.router.Router``) to save a hop. This module and
+``actors/`` are the only parts of the driver that import ray.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+from pathlib import Path
+from typing import Any
+
+from raydynamo.config import RaydynamoConfig, load_config
+from raydynamo.driver.aio import AsyncClient
+from raydynamo.driver.client import Client
+
+log = logging.getLogger(__name__)
+
+# Handles of a service this process started embedded: its actors live as long as these do.
+_EMBEDDED_SERVICES: list[Any] = []
+
+
+class ServiceNotRunning(ConnectionError):
+    """The Ray cluster has no raydynamo service in the namespace."""
+
+
+def _ensure_service(address: str | None, config: RaydynamoConfig) -> None:
+    import ray
+
+    from raydynamo.actors.service import service_running, start_service
+
+    namespace = config.cluster.namespace
+    if not ray.is_initialized():
+        options: dict[str, Any] = {
+            "namespace": namespace,
+            "include_dashboard": False,
+            "log_to_driver": False,
+        }
+        if address is not None:
+            options["address"] = address
+        ray.init(**options)
+    if service_running(namespace):
+        return
+    if address is not None:
+        raise ServiceNotRunning(
+            f"no raydynamo service in namespace {namespace!r} on {address}: start it with "
+            "`ray job submit -- raydynamo up --address auto`"
+        )
+    _EMBEDDED_SERVICES.append(start_service(config, detached=False))
+
+
+def _config(config: RaydynamoConfig | str | Path | None) -> RaydynamoConfig:
+    if isinstance(config, RaydynamoConfig):
+        return config
+    return load_config(config)
+
+
+def connect(
+    address: str | None = None, *, config: RaydynamoConfig | str | Path | None = None
+) -> Client:
+    """A synchronous client (the boto3 DynamoDB low-level client's methods)."""
+    from raydynamo.actors.router import Router
+
+    cfg = _config(config)
+    _ensure_service(address, cfg)
+    client = Client(Router(cfg), owns_handler=True)
+    atexit.register(client.close)
+    return client
+
+
+def connect_async(
+    address: str | None = None, *, config: RaydynamoConfig | str | Path | None = None
+) -> AsyncClient:
+    """An asyncio client with the same methods as coroutines, for async code and actors."""
+    from raydynamo.actors.router import Router
+
+    cfg = _config(config)
+    _ensure_service(address, cfg)
+    return AsyncClient(Router(cfg), owns_handler=True)
