@@ -18,12 +18,12 @@ demo: $(STAMP)
 	$(BIN)/python -m raydynamo.demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check raydynamo tests bench
-	$(BIN)/ruff format --check raydynamo tests bench
+	$(BIN)/ruff check raydynamo tests bench examples
+	$(BIN)/ruff format --check raydynamo tests bench examples
 
 format: $(STAMP)
-	$(BIN)/ruff check --fix raydynamo tests bench
-	$(BIN)/ruff format raydynamo tests bench
+	$(BIN)/ruff check --fix raydynamo tests bench examples
+	$(BIN)/ruff format raydynamo tests bench examples
 
 test: lint
 	$(BIN)/python -m pytest -q

@@ -35,3 +35,49 @@ def data_dir() -> Iterator[str]:
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+SERVICE_NAMESPACE = "raydynamo-e2e"
+
+
+def service_config(data_dir: str, namespace: str = SERVICE_NAMESPACE, **overrides: object):
+    """A quick-failover configuration for tests on one machine."""
+    from raydynamo.config import config_from_dict
+
+    data = {
+        "cluster": {"namespace": namespace, "storage_nodes": 3, "partitions_per_table": 2},
+        "consensus": {
+            "heartbeat_interval_s": 0.05,
+            "lease_duration_s": 0.5,
+            "election_timeout_s": 0.75,
+            "election_jitter_s": 0.25,
+            "retransmit_interval_s": 0.1,
+        },
+        "storage": {"data_dir": data_dir},
+        "router": {"refresh_interval_s": 0.1},
+    }
+    for section, values in overrides.items():
+        data.setdefault(section, {}).update(values)  # type: ignore[union-attr]
+    return config_from_dict(data)
+
+
+@pytest.fixture(scope="session")
+def service(ray_session: object) -> Iterator[object]:
+    """One raydynamo service for the whole session (started once, stopped at the end)."""
+    from raydynamo.actors.service import start_service, stop_service
+
+    with tempfile.TemporaryDirectory(prefix="raydynamo-e2e-") as path:
+        config = service_config(path)
+        handles = start_service(config, detached=False)
+        yield config
+        stop_service(config)
+        del handles
+
+
+@pytest.fixture(scope="session")
+def client(service: object) -> Iterator[object]:
+    import raydynamo
+
+    client = raydynamo.connect(config=service)  # type: ignore[arg-type]
+    yield client
+    client.close()

@@ -279,13 +279,22 @@ class Controller:
             await self.store.delete(name)
             await self._push([name])
 
+    # Describe and list wait for table changes in progress: a table reported ACTIVE has been
+    # pushed to the metadata shards, so a router that asks right after finds it ACTIVE too.
+
     @_answer
     async def describe_table(self, request: dict[str, Any]) -> dict[str, Any]:
-        return describe_table_response(self.catalog.describe(validate_describe_table(request)))
+        name = validate_describe_table(request)
+        assert self.table_lock is not None
+        async with self.table_lock:
+            return describe_table_response(self.catalog.describe(name))
 
     @_answer
     async def list_tables(self, request: dict[str, Any]) -> dict[str, Any]:
-        return self.catalog.list_tables(validate_list_tables(request))
+        parsed = validate_list_tables(request)
+        assert self.table_lock is not None
+        async with self.table_lock:
+            return self.catalog.list_tables(parsed)
 
     # --- statistics and status -------------------------------------------------------------------
 

@@ -223,12 +223,23 @@ class Router:
             self.refresher = asyncio.get_running_loop().create_task(self._refresh_loop())
 
     async def ensure(self, names: list[str]) -> None:
-        """Return once every table in ``names`` is in the cache (present or known absent)."""
+        """Return once every table in ``names`` is in the cache (present or known absent).
+
+        A table cached as absent or not ACTIVE is confirmed by one more regular refresh that
+        started after this request did: a table created a moment ago is then found, at the cost
+        of one refresh period on that path only and no extra load on the shards.
+        """
         self._start_refresher()
         assert self.refreshed is not None and self.wake is not None
-        deadline = self.clock() + ENSURE_WAIT_MAX_S
+        started = self.clock()
+        deadline = started + ENSURE_WAIT_MAX_S
         while True:
-            missing = [n for n in names if self.cache.lookup(n, self.clock()) is None]
+            missing = []
+            for name in names:
+                entry = self.cache.lookup(name, self.clock())
+                stale = entry is not None and entry.fetched_at < started
+                if entry is None or (stale and _not_servable(entry.value)):
+                    missing.append(name)
             if not missing:
                 return
             if self.clock() > deadline:
@@ -273,6 +284,10 @@ class Router:
         for answers in await asyncio.gather(*(one(i, s) for i, s in by_shard.items())):
             for name, entry in answers.items():
                 self.cache.store(name, _routed(entry), now)
+
+
+def _not_servable(routed: RoutedTable | None) -> bool:
+    return routed is None or routed.status is not TableStatus.ACTIVE
 
 
 def _routed(entry: dict[str, Any] | None) -> RoutedTable | None:
