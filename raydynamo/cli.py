@@ -1,0 +1,134 @@
+"""The ``raydynamo`` command: run the service on a Ray cluster.
+
+    raydynamo up     [--address auto] [--config configs/cluster.yaml]   start (detached actors)
+    raydynamo down   [--address auto] [--config ...] [--wipe]          stop them
+    raydynamo status [--address auto] [--config ...] [--json]          tables, partitions, nodes
+    raydynamo demo   [--address auto] [--config ...]                   the main job
+
+``up`` is meant to run as a Ray job (``ray job submit -- raydynamo up --address auto``): the
+actors it starts are detached and named in the configured namespace, so they outlive the job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from typing import Any
+
+from raydynamo.config import ConfigError, RaydynamoConfig, load_config
+
+
+def _ray_init(address: str | None, config: RaydynamoConfig) -> None:
+    import ray
+
+    options: dict[str, Any] = {
+        "namespace": config.cluster.namespace,
+        "include_dashboard": False,
+        "log_to_driver": False,
+    }
+    if address:
+        options["address"] = address
+    ray.init(**options)
+
+
+def cmd_up(ns: argparse.Namespace, config: RaydynamoConfig) -> int:
+    from raydynamo.actors.service import service_running, start_service
+
+    _ray_init(ns.address, config)
+    if service_running(config.cluster.namespace):
+        print(f"raydynamo is already running in namespace {config.cluster.namespace!r}")
+        return 0
+    start_service(config, detached=True)
+    print(
+        f"raydynamo is up in namespace {config.cluster.namespace!r}: "
+        f"{config.cluster.storage_nodes} storage nodes, "
+        f"{config.cluster.metadata_shards} metadata shards, {config.cluster.routers} routers"
+    )
+    return 0
+
+
+def cmd_down(ns: argparse.Namespace, config: RaydynamoConfig) -> int:
+    from raydynamo.actors.service import stop_service
+
+    _ray_init(ns.address, config)
+    stopped = stop_service(config)
+    print(f"stopped {len(stopped)} actors" if stopped else "raydynamo was not running")
+    if ns.wipe:
+        shutil.rmtree(config.storage.data_dir, ignore_errors=True)
+        print(f"removed {config.storage.data_dir} on this machine")
+    return 0
+
+
+def render_status(status: dict[str, Any]) -> str:
+    lines = ["storage nodes:"]
+    for node in sorted(status["nodes"], key=lambda n: n["node_id"]):
+        health = "up" if node.get("alive") else "DOWN"
+        zone = str(node.get("zone", "?"))[:12]
+        lines.append(
+            f"  {node['node_id']:<6} {health:<5} zone {zone:<12} "
+            f"replicas {node.get('replicas', '-'):<4} leaders {node.get('leaders', '-')}"
+        )
+    lines.append("tables:")
+    if not status["tables"]:
+        lines.append("  (none)")
+    for table in status["tables"]:
+        lines.append(f"  {table['table']}  {table['status']}  items~{table['items']}")
+        for p in table["partitions"]:
+            mark = "ok" if p["healthy"] else "DEGRADED"
+            zones = "zones distinct" if p["zones_distinct"] else (p["note"] or "zones shared")
+            lines.append(
+                f"    {p['partition_id'][-12:]:<12} leader {p['leader']!s:<5} "
+                f"replicas {','.join(p['members']):<14} {mark:<8} {zones}"
+            )
+    return "\n".join(lines)
+
+
+def cmd_status(ns: argparse.Namespace, config: RaydynamoConfig) -> int:
+    import ray
+
+    from raydynamo.actors.controller import CONTROLLER_NAME
+
+    _ray_init(ns.address, config)
+    try:
+        controller = ray.get_actor(CONTROLLER_NAME, namespace=config.cluster.namespace)
+    except ValueError:
+        print(f"raydynamo is not running in namespace {config.cluster.namespace!r}")
+        return 1
+    status = ray.get(controller.status.remote(), timeout=60)
+    print(json.dumps(status, indent=2, default=str) if ns.json else render_status(status))
+    return 0
+
+
+def cmd_demo(ns: argparse.Namespace, config: RaydynamoConfig) -> int:
+    from raydynamo.demo import run_demo
+
+    return run_demo(address=ns.address, config_path=ns.config)
+
+
+COMMANDS = {"up": cmd_up, "down": cmd_down, "status": cmd_status, "demo": cmd_demo}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="raydynamo", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in COMMANDS:
+        cmd = sub.add_parser(name)
+        cmd.add_argument("--address", default=None, help="Ray address (auto, ray://..., host:port)")
+        cmd.add_argument("--config", default=None, help="a YAML file under configs/")
+        if name == "down":
+            cmd.add_argument("--wipe", action="store_true", help="also delete the data directory")
+        if name == "status":
+            cmd.add_argument("--json", action="store_true")
+    ns = parser.parse_args(argv)
+    try:
+        config = load_config(ns.config)
+    except ConfigError as err:
+        print(f"raydynamo: {err}", file=sys.stderr)
+        return 2
+    return COMMANDS[ns.command](ns, config)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
