@@ -162,9 +162,24 @@ def config_from_dict(data: dict[str, Any]) -> RaydynamoConfig:
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
 
 
+def resolve_config_path(path: str | Path | None) -> Path:
+    """``path`` itself if it exists, else the file of that name under ``configs/`` (``cluster``,
+    ``cluster.yaml`` and ``configs/cluster.yaml`` all work from any working directory, which
+    matters for ``ray job submit``, whose jobs do not run where they were submitted)."""
+    if path is None:
+        return CONFIGS_DIR / "local.yaml"
+    given = Path(path)
+    if given.exists():
+        return given
+    for candidate in (CONFIGS_DIR / given.name, CONFIGS_DIR / f"{given.name}.yaml"):
+        if candidate.exists():
+            return candidate
+    return given
+
+
 def load_config(path: str | Path | None = None) -> RaydynamoConfig:
-    """Load ``path`` (default ``configs/local.yaml``)."""
-    path = Path(path) if path is not None else CONFIGS_DIR / "local.yaml"
+    """Load ``path`` (default ``configs/local.yaml``; see ``resolve_config_path``)."""
+    path = resolve_config_path(path)
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except OSError as err:
