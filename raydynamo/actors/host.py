@@ -516,7 +516,9 @@ class NodeHost:
         for peer in ready.snapshot_requests:
             with self.engine.snapshot() as view:
                 applied, blob = build_snapshot(view, hosted.keys)
-            self._post(peer, hosted.partition_id, InstallSnapshot(self.node_id, applied, blob))
+            configs = replica.snapshot_configs(applied)
+            message = InstallSnapshot(self.node_id, applied, blob, configs)
+            self._post(peer, hosted.partition_id, message)
         if ready.leadership_lost:
             self._fail_pending(hosted, not_leader(replica.leader_hint()))
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import msgpack
 
+from raydynamo.consensus.membership import Config
 from raydynamo.consensus.messages import (
     Accept,
     Accepted,
@@ -102,7 +103,10 @@ _ENCODERS: dict[type, tuple[int, Callable[[Any], list[Any]]]] = {
     HeartbeatAck: (7, lambda m: [m.sender, _ballot(m.ballot), m.chosen_through, m.sent_at]),
     CatchUpRequest: (8, lambda m: [m.sender, m.from_slot]),
     CatchUp: (9, lambda m: [m.sender, _values(m.entries), m.chosen_through]),
-    InstallSnapshot: (10, lambda m: [m.sender, m.last_slot, m.data]),
+    InstallSnapshot: (
+        10,
+        lambda m: [m.sender, m.last_slot, m.data, [[c.slot, list(c.members)] for c in m.configs]],
+    ),
     LeaderQuery: (11, lambda m: [m.sender, m.nonce]),
     LeaderQueryReply: (
         12,
@@ -129,7 +133,9 @@ _DECODERS: dict[int, Callable[[list[Any]], Message]] = {
     7: lambda v: HeartbeatAck(v[0], _unballot(v[1]), int(v[2]), float(v[3])),
     8: lambda v: CatchUpRequest(v[0], int(v[1])),
     9: lambda v: CatchUp(v[0], _unvalues(v[1]), int(v[2])),
-    10: lambda v: InstallSnapshot(v[0], int(v[1]), bytes(v[2])),
+    10: lambda v: InstallSnapshot(
+        v[0], int(v[1]), bytes(v[2]), tuple(Config(int(s), tuple(m)) for s, m in v[3])
+    ),
     11: lambda v: LeaderQuery(v[0], int(v[1])),
     12: lambda v: LeaderQueryReply(v[0], int(v[1]), bool(v[2]), _unballot(v[3])),
     13: lambda v: LeaseRevoke(v[0], _unballot(v[1])),
@@ -187,3 +193,12 @@ def encode_int(value: int) -> bytes:
 
 def decode_int(data: bytes) -> int:
     return int.from_bytes(unseal(data), "big")
+
+
+def encode_configs(configs: tuple[Config, ...]) -> bytes:
+    return seal(msgpack.packb([[c.slot, list(c.members)] for c in configs], use_bin_type=True))
+
+
+def decode_configs(data: bytes) -> tuple[Config, ...]:
+    raw = msgpack.unpackb(unseal(data), raw=False)
+    return tuple(Config(int(slot), tuple(members)) for slot, members in raw)

@@ -13,7 +13,7 @@ This module is pure: no ray, no rocksdict.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from raydynamo.consensus.types import Ballot, Entry, Value
 
@@ -136,6 +136,7 @@ class InstallSnapshot:
     sender: str
     last_slot: int
     data: object
+    configs: tuple[Any, ...] = ()  # membership.Config history as of ``last_slot``
 
 
 @dataclass(frozen=True, slots=True)

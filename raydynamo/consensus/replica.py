@@ -30,6 +30,14 @@ from enum import Enum
 
 from raydynamo.consensus.leadership import Leadership
 from raydynamo.consensus.log import PaxosLog
+from raydynamo.consensus.membership import (
+    UNKNOWN_SLOT,
+    Config,
+    Membership,
+    config_in,
+    majority,
+    single_change,
+)
 from raydynamo.consensus.messages import (
     Accept,
     Accepted,
@@ -52,6 +60,7 @@ from raydynamo.consensus.types import (
     Ballot,
     ChosenThroughRecord,
     CompactedRecord,
+    ConfigRecord,
     DurableState,
     Entry,
     EntryRecord,
@@ -91,13 +100,14 @@ class Replica:
         seed: int,
         now: float,
         durable: DurableState | None = None,
+        joining: bool = False,
     ) -> None:
-        assert replica_id in members
+        """``members`` is the group as the host was told; a replica ``joining`` a running group
+        does not trust it for elections until it learns a chosen configuration from the log."""
         durable = durable or DurableState()
         self.replica_id = replica_id
-        self.members = tuple(sorted(members))
-        self.peers = tuple(m for m in self.members if m != replica_id)
-        self.quorum = len(self.members) // 2 + 1
+        start = Config(UNKNOWN_SLOT if joining else 0, tuple(sorted(members)))
+        self.membership = Membership(durable.configs or (start,))
         self.settings = settings
         self.rng = random.Random(seed)
         self.log = PaxosLog(durable)
@@ -118,6 +128,8 @@ class Replica:
         self.catchup_requested_at = NEVER
         self._last_now = now
         self._out = Ready()
+        # A crash may have come between choosing a change and recording it: learn it again.
+        self._learn_configs(self.membership.current.slot + 1, self.log.chosen_through)
 
     # --- inputs ---------------------------------------------------------------------------------
 
@@ -155,11 +167,22 @@ class Replica:
             self.log.compact(through)
             self._out.records.append(CompactedRecord(through))
 
+    @property
+    def members(self) -> tuple[str, ...]:
+        return self.membership.members
+
+    @property
+    def peers(self) -> tuple[str, ...]:
+        if self.leadership is not None:
+            return self.leadership.peers()
+        return tuple(m for m in self.membership.members if m != self.replica_id)
+
     def campaign(self, now: float) -> None:
         """Start phase 1 with a fresh ballot now (start-up, hand-off, tests). A replica bound by a
-        lease it granted (or may have granted before a restart) does not campaign."""
+        lease it granted (or may have granted before a restart), or that is not a member of a
+        configuration it knows, does not campaign."""
         self._last_now = now
-        if self._lease_forbids(self.replica_id, now):
+        if self._lease_forbids(self.replica_id, now) or not self._may_lead():
             return
         self.max_round_seen = max(self.max_round_seen, self.promised.round)
         ballot = Ballot(self.max_round_seen + 1, self.replica_id)
@@ -169,7 +192,7 @@ class Replica:
         self.role = Role.CANDIDATE
         from_slot = self.log.chosen_through + 1
         self.leadership = Leadership(
-            self.replica_id, ballot, from_slot, self.peers, self.settings, now
+            self.replica_id, ballot, from_slot, self.membership, self.settings, now
         )
         # No lease for ourselves yet: a candidate serves nothing, so refusing other candidates
         # now would only make elections collide. The leader grants itself at every tick.
@@ -177,6 +200,24 @@ class Replica:
         for peer in self.peers:
             self._send(peer, Prepare(self.replica_id, ballot, from_slot, now))
         self.election_at = now + self.settings.election_timeout_s + self._election_delay()
+
+    def propose_config(self, members: tuple[str, ...], now: float) -> bool:
+        """Ask the leader to change the group to ``members`` (one replica added or removed, the
+        leader staying a member). False if this replica cannot do it now; the change is done
+        once ``members`` is the chosen configuration."""
+        lead = self.leadership
+        members = tuple(sorted(members))
+        if (
+            self.role is not Role.LEADER
+            or lead is None
+            or lead.config_request is not None
+            or lead.config_slot is not None
+            or self.replica_id not in members
+            or not single_change(self.membership.members, members)
+        ):
+            return False
+        lead.config_request = members
+        return True
 
     def transfer_leadership(self, target: str, now: float) -> bool:
         """Hand leadership to ``target`` once it has caught up; False if we cannot."""
@@ -343,10 +384,15 @@ class Replica:
     def _on_InstallSnapshot(self, msg: InstallSnapshot, now: float) -> None:
         if msg.last_slot <= self.log.applied_through or self.role is Role.LEADER:
             return
+        before = self.log.chosen_through
         self.log.install_snapshot(msg.last_slot)
         self._out.records.append(CompactedRecord(msg.last_slot))
         self._out.records.append(ChosenThroughRecord(self.log.chosen_through))
         self._out.sync = True
+        if msg.configs:
+            self.membership.install(msg.configs)
+            self._out.records.append(ConfigRecord(tuple(self.membership.history)))
+        self._learn_configs(max(before, msg.last_slot) + 1, self.log.chosen_through)
         self._out.snapshot_to_install = msg
         self.catchup_requested_at = NEVER
         self._request_catchup(msg.sender, now)
@@ -382,8 +428,9 @@ class Replica:
             self.catchup_requested_at = NEVER
             self._request_catchup(msg.sender, now)
             return
-        lead.promises[msg.sender] = msg
-        lead.note_ack(msg.sender, msg.sent_at)
+        for peer in lead.note_promise(msg, self.log):
+            # A configuration found in the promises: its majority must promise too.
+            self._send(peer, Prepare(self.replica_id, lead.ballot, lead.from_slot, now))
         if lead.has_promise_quorum():
             self.role = Role.LEADER
             self.leader_id = self.replica_id
@@ -476,6 +523,8 @@ class Replica:
                     self._send(peer, Prepare(self.replica_id, lead.ballot, lead.from_slot, now))
 
     def _tick_follower(self, now: float) -> None:
+        if not self._may_lead():
+            return  # joining, or removed: votes when asked, never starts an election
         if self.query_started_at is not None:
             if now - self.query_started_at >= 2 * self.settings.retransmit_interval_s:
                 self.query_started_at = None
@@ -498,7 +547,8 @@ class Replica:
             self.query_started_at = None
             self.election_at = now + self.settings.election_timeout_s + self._election_delay()
             return
-        if 1 + len(self.query_replies) >= self.quorum:
+        voters = {self.replica_id, *self.query_replies}
+        if len(voters & set(self.members)) >= majority(self.members):
             self.query_started_at = None
             self.campaign(now)
 
@@ -551,8 +601,31 @@ class Replica:
         self._send(source, CatchUpRequest(self.replica_id, self.log.chosen_through + 1))
 
     def _advance_chosen(self) -> None:
+        before = self.log.chosen_through
         if self.log.advance_chosen():
             self._out.records.append(ChosenThroughRecord(self.log.chosen_through))
+            self._learn_configs(before + 1, self.log.chosen_through)
+
+    def _learn_configs(self, first: int, last: int) -> None:
+        """Adopt the membership changes chosen in slots ``first..last``."""
+        learned = False
+        for slot in range(max(first, self.log.compacted_through + 1), last + 1):
+            entry = self.log.entries.get(slot)
+            members = config_in(entry.value) if entry is not None else None
+            if members is not None:
+                learned = self.membership.learn(slot, members) or learned
+        if learned:
+            self._out.records.append(ConfigRecord(tuple(self.membership.history)))
+            self._out.sync = True
+            if self.replica_id not in self.membership.members and self.role is not Role.FOLLOWER:
+                self._step_down(self._last_now)
+
+    def _may_lead(self) -> bool:
+        return self.membership.known and self.replica_id in self.membership.members
+
+    def snapshot_configs(self, last_slot: int) -> tuple[Config, ...]:
+        """The membership history a snapshot of the data applied through ``last_slot`` carries."""
+        return self.membership.as_of(last_slot)
 
     def _emit_chosen(self) -> None:
         if self.log.emitted_through < self.log.chosen_through:

@@ -19,7 +19,7 @@ This module is pure: no ray, no rocksdict, no clock reads, no randomness.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from raydynamo.consensus.messages import InstallSnapshot, Message
@@ -85,7 +85,14 @@ class CompactedRecord:
     slot: int
 
 
-Record = PromisedRecord | EntryRecord | ChosenThroughRecord | CompactedRecord
+@dataclass(frozen=True, slots=True)
+class ConfigRecord:
+    """The configurations known (``membership.Config``, oldest first): replaces the last one."""
+
+    configs: tuple[Any, ...]
+
+
+Record = PromisedRecord | EntryRecord | ChosenThroughRecord | CompactedRecord | ConfigRecord
 
 
 @dataclass(slots=True)
@@ -97,6 +104,7 @@ class DurableState:
     chosen_through: int = 0
     compacted_through: int = 0
     applied_through: int = 0
+    configs: tuple[Any, ...] = ()  # membership.Config history; empty: the hosting members
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ partitions), and a replica is dropped with a few range deletes::
     P <pid> m p                 promised ballot
     P <pid> m c                 chosen-through slot
     P <pid> m k                 compacted-through slot
+    P <pid> m g                 the group's configurations (membership history)
     P <pid> l <slot:u64>        log entry of a slot
     P <pid> s a                 applied-through slot            \\
     P <pid> d <item key>        the data                         | the partition's *state*: what a
@@ -43,6 +44,7 @@ class PartitionKeys:
         "applied",
         "chosen",
         "compacted",
+        "configs",
         "data_prefix",
         "dedup_expiry_prefix",
         "dedup_prefix",
@@ -60,6 +62,7 @@ class PartitionKeys:
         self.promised = self.prefix + b"mp"
         self.chosen = self.prefix + b"mc"
         self.compacted = self.prefix + b"mk"
+        self.configs = self.prefix + b"mg"
         self.log_prefix = self.prefix + b"l"
         self.applied = self.prefix + b"sa"
         self.data_prefix = self.prefix + b"d"

@@ -15,6 +15,7 @@ from typing import Any
 import msgpack
 
 from raydynamo.consensus.codec import encode_int
+from raydynamo.consensus.membership import is_config_command
 from raydynamo.consensus.types import Value
 from raydynamo.partition.commands import KIND_WRITE, Delete, Put, decode_command
 from raydynamo.partition.item_writes import (
@@ -42,6 +43,8 @@ class PartitionStateMachine:
         seen_here: dict[bytes, Result] = {}
         overlay = SlotOverlay(view, batch)  # item writes must see the slot's earlier writes
         for raw in value:
+            if is_config_command(raw):
+                continue  # a membership change of the group: the consensus core applies it
             kind, request_id = command_header(raw)
             first = seen_here.get(request_id)
             if first is None:

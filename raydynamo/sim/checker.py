@@ -17,6 +17,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from raydynamo.consensus.membership import is_config_command as is_config
 from raydynamo.sim.disk import KvState, parse_command
 from raydynamo.sim.node import Observer
 
@@ -100,7 +101,9 @@ class Checker(Observer):
                     self.fail(f"leader {node.node_id} lost acknowledged write {write.write_id}")
                 continue
             entry = replica.log.get(write.slot)
-            commands = [parse_command(c)[0] for c in entry.value] if entry else []
+            commands = [
+                parse_command(c)[0] for c in (entry.value if entry else ()) if not is_config(c)
+            ]
             if write.write_id not in commands:
                 self.fail(f"leader {node.node_id} lacks acknowledged write {write.write_id}")
 

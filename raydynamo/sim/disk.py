@@ -15,11 +15,13 @@ import random
 import zlib
 from dataclasses import dataclass, field
 
+from raydynamo.consensus.membership import is_config_command
 from raydynamo.consensus.types import (
     ZERO_BALLOT,
     Ballot,
     ChosenThroughRecord,
     CompactedRecord,
+    ConfigRecord,
     DurableState,
     Entry,
     EntryRecord,
@@ -55,6 +57,8 @@ class KvState:
         assert slot == self.applied_through + 1, "slots must be applied in order, exactly once"
         results: list[tuple[str, bool]] = []
         for command in value:
+            if is_config_command(command):
+                continue  # a membership change: nothing to apply to the data
             write_id, key, val = parse_command(command)
             if write_id in self.applied_ids:
                 results.append((write_id, False))
@@ -92,6 +96,7 @@ class DiskState:
     chosen_through: int = 0
     compacted_through: int = 0
     kv: KvState = field(default_factory=KvState)
+    configs: tuple[object, ...] = ()
 
     def apply(self, batch: list[DiskOp]) -> None:
         for op in batch:
@@ -106,6 +111,8 @@ class DiskState:
                 for slot in [s for s in self.entries if s <= op.slot]:
                     del self.entries[slot]
                 self.compacted_through = max(self.compacted_through, op.slot)
+            elif isinstance(op, ConfigRecord):
+                self.configs = op.configs
             elif isinstance(op, AppliedSlot):
                 self.kv.apply(op.slot, op.value)
             elif isinstance(op, SnapshotData):
@@ -143,5 +150,6 @@ class SimDisk:
             chosen_through=state.chosen_through,
             compacted_through=state.compacted_through,
             applied_through=state.kv.applied_through,
+            configs=state.configs,
         )
         return durable, state.kv.copy()

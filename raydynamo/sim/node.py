@@ -67,9 +67,14 @@ class SimNode:
         network: SimNetwork,
         observer: Observer,
         crash_in_ready_rate: float,
+        *,
+        start_at: float = 0.0,
+        joining: bool = False,
     ) -> None:
         self.node_id = node_id
         self.members = members
+        self.joining = joining
+        self.retired = False
         self.settings = settings
         self.rng = rng
         self.network = network
@@ -82,8 +87,8 @@ class SimNode:
         self.replica: Replica | None = None
         self.pending_writes: dict[str, Callable[[bool], None]] = {}
         self.awaiting_recovery = False
-        self.true_now = 0.0
-        self.start(0.0)
+        self.true_now = start_at
+        self.start(start_at)
 
     @property
     def alive(self) -> bool:
@@ -98,7 +103,13 @@ class SimNode:
         seed = self.rng.randrange(1 << 30)
         now = self.clock.local(true_now)
         self.replica = Replica(
-            self.node_id, self.members, self.settings, seed=seed, now=now, durable=durable
+            self.node_id,
+            self.members,
+            self.settings,
+            seed=seed,
+            now=now,
+            durable=durable,
+            joining=self.joining,
         )
         self.observer.event(f"start {self.node_id} applied={kv.applied_through}")
         self._process(true_now)
@@ -187,7 +198,9 @@ class SimNode:
             self.observer.on_snapshot(self.node_id, self.kv)
         self._apply(ready)
         for peer in ready.snapshot_requests:
-            snap_msg = InstallSnapshot(self.node_id, self.kv.applied_through, self.kv.copy())
+            last = self.kv.applied_through
+            configs = self.replica.snapshot_configs(last)
+            snap_msg = InstallSnapshot(self.node_id, last, self.kv.copy(), configs)
             self.network.send(self.node_id, peer, snap_msg, true_now)
         if ready.leadership_lost:
             self._fail_pending()

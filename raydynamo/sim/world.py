@@ -19,6 +19,7 @@ from raydynamo.sim.checker import Checker
 from raydynamo.sim.disk import write_command
 from raydynamo.sim.network import NetworkFaults, SimNetwork
 from raydynamo.sim.node import SimNode
+from raydynamo.sim.reconfig import Reconfigurer
 
 STEP_S = 0.005
 
@@ -56,6 +57,7 @@ class FaultProfile:
     clock_change_rate: float
     forced_campaign_rate: float
     targeted_rate: float
+    reconfig_rate: float
 
     @staticmethod
     def draw(rng: random.Random) -> FaultProfile:
@@ -75,6 +77,7 @@ class FaultProfile:
             clock_change_rate=0.002,
             forced_campaign_rate=rng.choice([0.0, 0.002, 0.02]),
             targeted_rate=rng.choice([0.0, 0.003, 0.01]),
+            reconfig_rate=rng.choice([0.0, 0.005, 0.02]),
         )
 
 
@@ -113,25 +116,39 @@ class SimWorld:
         self.settings = draw_settings(self.rng)
         self.checker = Checker(trace=[] if keep_trace else None)
         self.network = SimNetwork(self.rng, self.faults.network)
-        self.members = tuple(f"r{i}" for i in range(replicas))
-        self.nodes = [
-            SimNode(
-                m,
-                self.members,
-                self.settings,
-                self.rng,
-                self.network,
-                self.checker,
-                self.faults.crash_in_ready_rate,
-            )
-            for m in self.members
-        ]
-        self.by_id = {n.node_id: n for n in self.nodes}
-        self.down_until: dict[str, float] = {}
-        self.clients = [SimClient(i, self.rng.choice(self.members)) for i in range(3)]
-        self.readers = [SimClient(100 + i, self.rng.choice(self.members)) for i in range(2)]
-        self.keys = [f"k{i}" for i in range(4)]
+        self.replicas = replicas
+        initial = tuple(f"r{i}" for i in range(replicas))
+        self.nodes: list[SimNode] = []
+        self.by_id: dict[str, SimNode] = {}
         self.now = 0.0
+        for node_id in initial:
+            self.add_node(node_id, initial, joining=False)
+        self.down_until: dict[str, float] = {}
+        self.clients = [SimClient(i, self.rng.choice(initial)) for i in range(3)]
+        self.readers = [SimClient(100 + i, self.rng.choice(initial)) for i in range(2)]
+        self.reconfigurer = Reconfigurer(self, self.faults.reconfig_rate)
+        self.keys = [f"k{i}" for i in range(4)]
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        """Every node of the run that is not retired (removed and stopped)."""
+        return tuple(n.node_id for n in self.nodes if not n.retired)
+
+    def add_node(self, node_id: str, members: tuple[str, ...], *, joining: bool) -> SimNode:
+        node = SimNode(
+            node_id,
+            members,
+            self.settings,
+            self.rng,
+            self.network,
+            self.checker,
+            self.faults.crash_in_ready_rate,
+            start_at=self.now,
+            joining=joining,
+        )
+        self.nodes.append(node)
+        self.by_id[node_id] = node
+        return node
 
     # --- the run ---------------------------------------------------------------------------------
 
@@ -153,7 +170,7 @@ class SimWorld:
             self.checker.check_final(self.nodes)
         return RunResult(
             seed=self.seed,
-            replicas=len(self.members),
+            replicas=self.replicas,
             steps=step,
             violations=list(self.checker.violations),
             acked_writes=len(self.checker.acked),
@@ -170,6 +187,8 @@ class SimWorld:
             self.by_id[item.dst].deliver(item.msg, self.now)
         for node in self.nodes:
             node.tick(self.now)
+        if faults:
+            self.reconfigurer.step(self.now)
         for client in self.clients:
             self._client_step(client)
         for reader in self.readers:
@@ -186,11 +205,16 @@ class SimWorld:
         self.network.faults = NetworkFaults()
         for node in self.nodes:
             node.crash_in_ready_rate = 0.0
-            if not node.alive:
+            if not node.alive and not node.retired:
                 self.down_until[node.node_id] = self.now
 
     def _check_converged(self) -> None:
-        applied = {n.node_id: n.kv.applied_through for n in self.nodes}
+        """Every member of the final configuration applied everything chosen."""
+        final = max(
+            (n.replica.membership.current for n in self.nodes if n.replica is not None),
+            key=lambda c: c.slot,
+        )
+        applied = {m: self.by_id[m].kv.applied_through for m in final.members}
         chosen = max(self.checker.chosen, default=0)
         if min(applied.values()) < chosen:
             self.checker.fail(f"no convergence after the quiet phase: applied {applied}")
@@ -338,4 +362,5 @@ class SimWorld:
         for node_id, until in list(self.down_until.items()):
             if self.now >= until:
                 del self.down_until[node_id]
-                self.by_id[node_id].start(self.now)
+                if not self.by_id[node_id].retired:
+                    self.by_id[node_id].start(self.now)
