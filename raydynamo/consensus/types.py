@@ -19,12 +19,21 @@ This module is pure: no ray, no rocksdict, no clock reads, no randomness.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from raydynamo.consensus.messages import InstallSnapshot, Message
 
 Value = tuple[bytes, ...]
+
+
+class Role(Enum):
+    FOLLOWER = "follower"
+    CANDIDATE = "candidate"
+    LEADER = "leader"
+
+
 NOOP: Value = ()
 
 
