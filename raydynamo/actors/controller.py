@@ -22,6 +22,7 @@ from typing import Any
 import ray
 
 from raydynamo.actors.group_client import GroupClient
+from raydynamo.actors.healing import Healer
 from raydynamo.actors.metadata_shard import metadata_shard_name, shard_of
 from raydynamo.actors.storage_node import storage_actor_name
 from raydynamo.actors.system_store import SYSTEM_PARTITION, SystemStore
@@ -46,6 +47,8 @@ from raydynamo.metadata.tables import (
 log = logging.getLogger(__name__)
 
 CONTROLLER_NAME = "raydynamo-controller"
+PROBE_TIMEOUT_S = 2.0
+HOST_DEADLINE_S = 30.0
 Answer = dict[str, Any]
 
 
@@ -82,6 +85,8 @@ class Controller:
         self.store: SystemStore | None = None
         self.tasks: set[asyncio.Task[None]] = set()
         self.sizing = PartitionSizing(partitions_default=self.config.cluster.partitions_per_table)
+        self.system_members: list[str] = []
+        self.healer = Healer(self)
 
     # --- start-up --------------------------------------------------------------------------------
 
@@ -95,9 +100,9 @@ class Controller:
             if self.started:
                 return
             await self._refresh_nodes()
-            members = self.node_ids[: self.config.cluster.replicas]
-            await self._host_group(SYSTEM_PARTITION, members)
-            self.store = SystemStore(members, self.namespace)
+            self.system_members = await self._find_system_group()
+            await self._host_group(SYSTEM_PARTITION, self.system_members)
+            self.store = SystemStore(self.system_members, self.namespace)
             for name, entry in (await self.store.load_all()).items():
                 description = TableDescription.from_record(entry["description"])
                 self.catalog.restore(description)
@@ -110,7 +115,35 @@ class Controller:
                 elif description.table_status is TableStatus.DELETING:
                     self._spawn(self._finish_delete(description.table_name))
             self._spawn(self._stats_loop())
+            self._spawn(self._health_loop())
             self.started = True
+
+    async def _find_system_group(self) -> list[str]:
+        """The system partition's members: the newest configuration any node reports, or the
+        first storage nodes for a new cluster."""
+        best_slot, best = -2, self.node_ids[: self.config.cluster.replicas]
+        for node_id, info in self.nodes.items():
+            if not info.get("alive"):
+                continue
+            try:
+                status = await self._storage(node_id).status.remote()
+            except Exception:
+                continue
+            for replica in status:
+                if (
+                    replica["partition_id"] == SYSTEM_PARTITION
+                    and replica["config_slot"] > best_slot
+                ):
+                    best_slot, best = replica["config_slot"], list(replica["members"])
+        return best
+
+    async def _health_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.controller.health_interval_s)
+            try:
+                await self.healer.check()
+            except Exception as err:
+                log.warning("health check failed: %r", err)
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -124,7 +157,7 @@ class Controller:
         async def info(node_id: str) -> tuple[str, dict[str, Any] | None]:
             try:
                 return node_id, await asyncio.wait_for(
-                    self._storage(node_id).node_info.remote(), timeout=10
+                    self._storage(node_id).node_info.remote(), timeout=PROBE_TIMEOUT_S
                 )
             except Exception:
                 return node_id, None
@@ -137,9 +170,20 @@ class Controller:
 
     async def _host_group(self, partition_id: str, members: list[str]) -> None:
         """Host a group on its members and make the first one campaign; wait for a leader."""
-        await asyncio.gather(
-            *(self._storage(m).host_partition.remote(partition_id, members) for m in members)
-        )
+        deadline = asyncio.get_running_loop().time() + HOST_DEADLINE_S
+        while True:
+            try:
+                await asyncio.gather(
+                    *(
+                        self._storage(m).host_partition.remote(partition_id, members)
+                        for m in members
+                    )
+                )
+                break
+            except Exception:  # a node restarting or not yet registered: try again
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
         group = GroupClient(partition_id, members, self.namespace, deadline_s=2.0)
         try:
             await group.read([b""], consistent=True)
@@ -368,7 +412,12 @@ class Controller:
                     "partitions": partitions,
                 }
             )
-        return {"tables": tables, "nodes": list(self.nodes.values())}
+        return {
+            "tables": tables,
+            "nodes": list(self.nodes.values()),
+            "system_members": list(self.system_members),
+            "replacements": self.healer.replacements,
+        }
 
     async def ping(self) -> bool:
         await self._ensure_started()

@@ -142,8 +142,8 @@ class NodeHost:
         end = prefix_end(CATALOG_PREFIX)
         for key, value in self.engine.scan(CATALOG_PREFIX, end):
             partition_id = key[len(CATALOG_PREFIX) :].decode()
-            members = tuple(msgpack.unpackb(value, raw=False)["members"])
-            self._open_replica(partition_id, members)
+            entry = msgpack.unpackb(value, raw=False)
+            self._open_replica(partition_id, tuple(entry["members"]), entry.get("joining", False))
         core = threading.Thread(target=self._core_loop, name=f"{self.node_id}-core", daemon=True)
         self.threads.append(core)
         core.start()
@@ -175,9 +175,16 @@ class NodeHost:
 
     # --- operations (any thread) -----------------------------------------------------------------
 
-    def host_partition(self, partition_id: str, members: tuple[str, ...]) -> None:
-        """Start hosting a replica of ``partition_id`` whose group is ``members`` (node ids)."""
-        self._submit("host", partition_id, tuple(members))
+    def host_partition(
+        self, partition_id: str, members: tuple[str, ...], joining: bool = False
+    ) -> None:
+        """Start hosting a replica of ``partition_id`` whose group is ``members`` (node ids);
+        ``joining`` for a replica added to a running group (it learns the group from the log)."""
+        self._submit("host", partition_id, tuple(members), joining)
+
+    def change_members(self, partition_id: str, members: tuple[str, ...]) -> bool:
+        """Ask this node's replica, if it leads, to change the group to ``members``."""
+        return bool(self._submit("change", partition_id, tuple(members)))
 
     def campaign(self, partition_id: str) -> None:
         """Ask this node's replica to run for leader now (start-up, tests)."""
@@ -327,16 +334,28 @@ class NodeHost:
         elif kind == "deliver":
             self.reply_waiters.append((item[2], future))
 
-    def _on_host(self, now: float, partition_id: str, members: tuple[str, ...]) -> None:
+    def _on_host(
+        self, now: float, partition_id: str, members: tuple[str, ...], joining: bool
+    ) -> None:
         if partition_id in self.replicas:
             return
         assert self.node_id in members, "a node hosts only groups it is a member of"
         batch = WriteBatch()
-        batch.put(catalog_key(partition_id), msgpack.packb({"members": list(members)}))
+        entry = {"members": list(members), "joining": joining}
+        batch.put(catalog_key(partition_id), msgpack.packb(entry))
         self.engine.write(batch, sync=True)
-        self._open_replica(partition_id, members)
+        self._open_replica(partition_id, members, joining)
 
-    def _open_replica(self, partition_id: str, members: tuple[str, ...]) -> None:
+    def _on_change(self, now: float, partition_id: str, members: tuple[str, ...]) -> bool:
+        hosted = self.replicas.get(partition_id)
+        if hosted is None:
+            return False
+        self.dirty.add(partition_id)
+        return hosted.replica.propose_config(members, now)
+
+    def _open_replica(
+        self, partition_id: str, members: tuple[str, ...], joining: bool = False
+    ) -> None:
         keys = PartitionKeys(partition_id)
         durable = load_durable(self.engine, keys)
         replica = Replica(
@@ -346,6 +365,7 @@ class NodeHost:
             seed=zlib.crc32(f"{self.seed}/{self.node_id}/{partition_id}".encode()),
             now=self.clock(),
             durable=durable,
+            joining=joining,
         )
         machine = PartitionStateMachine(keys, self.config.storage.dedup_slots_retained)
         self.replicas[partition_id] = HostedReplica(partition_id, keys, replica, machine)
@@ -412,6 +432,7 @@ class NodeHost:
                     "compacted_through": r.log.compacted_through,
                     "lease": r.holds_lease(now),
                     "members": list(r.members),
+                    "config_slot": r.membership.current.slot,
                 }
             )
         return out

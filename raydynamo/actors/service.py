@@ -40,11 +40,15 @@ def service_running(namespace: str) -> bool:
 
 
 def _options(config: RaydynamoConfig, name: str, detached: bool) -> dict[str, Any]:
+    """Control-plane actors prefer the node that starts the service (the head, for a job), so
+    that losing a worker node leaves them running; they may move if that node dies."""
+    here = ray.get_runtime_context().get_node_id()
     options: dict[str, Any] = {
         "name": name,
         "namespace": config.cluster.namespace,
         "get_if_exists": True,
         "num_cpus": 0,
+        "scheduling_strategy": NodeAffinitySchedulingStrategy(here, soft=True),
     }
     if detached:
         options["lifetime"] = "detached"

@@ -80,8 +80,11 @@ class StorageNodeActor:
     def ping(self) -> str:
         return self.node_id
 
-    def host_partition(self, partition_id: str, members: list[str]) -> None:
-        self.host.host_partition(partition_id, tuple(members))
+    def host_partition(self, partition_id: str, members: list[str], joining: bool = False) -> None:
+        self.host.host_partition(partition_id, tuple(members), joining)
+
+    def change_members(self, partition_id: str, members: list[str]) -> bool:
+        return self.host.change_members(partition_id, tuple(members))
 
     def campaign(self, partition_id: str) -> None:
         self.host.campaign(partition_id)
