@@ -162,6 +162,7 @@ class Router:
         self.view = _CatalogView(self)
         self.transport = _Transport(self)
         self.metadata_requests = 0
+        self.refreshes = 0
         self.refreshed: asyncio.Event | None = None
         self.wake: asyncio.Event | None = None
         self.refresher: asyncio.Task[None] | None = None
@@ -271,17 +272,25 @@ class Router:
 
     async def _fetch(self, names: list[str]) -> None:
         shards = self.config.cluster.metadata_shards
-        by_shard: dict[int, list[str]] = {}
-        for name in names:
-            by_shard.setdefault(shard_of(name, shards), []).append(name)
+        requests: list[tuple[int, list[str]]] = []
+        if self.cache.mode == "constant":
+            # One request per shard for everything, whatever was hit or missed.
+            by_shard: dict[int, list[str]] = {}
+            for name in names:
+                by_shard.setdefault(shard_of(name, shards), []).append(name)
+            requests = list(by_shard.items())
+        else:
+            # The plain cache: one request per table that missed.
+            requests = [(shard_of(name, shards), [name]) for name in names]
 
         async def one(index: int, subset: list[str]) -> dict[str, Any]:
             self.metadata_requests += 1
             shard = ray.get_actor(metadata_shard_name(index), namespace=self.namespace)
             return dict(await shard.get.remote(subset))
 
+        self.refreshes += 1
         now = self.clock()
-        for answers in await asyncio.gather(*(one(i, s) for i, s in by_shard.items())):
+        for answers in await asyncio.gather(*(one(i, s) for i, s in requests)):
             for name, entry in answers.items():
                 self.cache.store(name, _routed(entry), now)
 
@@ -317,6 +326,7 @@ class RouterActor:
     async def stats(self) -> dict[str, int]:
         return {
             "metadata_requests": self.router.metadata_requests,
+            "refreshes": self.router.refreshes,
             "hits": self.router.cache.hits,
             "misses": self.router.cache.misses,
         }
