@@ -41,9 +41,10 @@ from typing import Any, Protocol
 
 import msgpack
 
+from raydynamo.actors.peers import PeerLinks
 from raydynamo.config import RaydynamoConfig
-from raydynamo.consensus.codec import decode_batch, encode_batch
-from raydynamo.consensus.messages import InstallSnapshot, Message, may_precede_persist
+from raydynamo.consensus.codec import decode_batch
+from raydynamo.consensus.messages import InstallSnapshot, may_precede_persist
 from raydynamo.consensus.replica import NotLeader, Overloaded, Replica, Role
 from raydynamo.consensus.types import Ready
 from raydynamo.partition.item_reads import execute_read
@@ -125,15 +126,18 @@ class NodeHost:
         self.replicas: dict[str, HostedReplica] = {}
         self.dirty: set[str] = set()
         self.inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
-        self.lock = threading.Lock()  # guards outbox, replying and the peer conditions
-        self.outbox: dict[str, list[tuple[str, Message]]] = {}
-        self.replying: dict[str, int] = {}
-        self.peer_ready: dict[str, threading.Condition] = {}
+        self.peers = PeerLinks(
+            node_id,
+            transport,
+            lambda frame: self.inbox.put(("reply", frame)),
+            calls_in_flight_max=config.node.peer_calls_in_flight_max,
+            retry_pause_s=self.settings.retransmit_interval_s,
+        )
         self.reply_waiters: list[tuple[str, Future[bytes]]] = []
         self.flushed = threading.Condition()
         self.threads: list[threading.Thread] = []
         self.closed = False
-        self.stats = {"flushes": 0, "fsyncs": 0, "calls_out": 0, "frames_in": 0, "bad_frames": 0}
+        self.stats = {"flushes": 0, "fsyncs": 0, "frames_in": 0, "bad_frames": 0}
 
     # --- life cycle ------------------------------------------------------------------------------
 
@@ -153,9 +157,7 @@ class NodeHost:
             return
         self.closed = True
         self.inbox.put(("wake",))
-        with self.lock:
-            for condition in self.peer_ready.values():
-                condition.notify_all()
+        self.peers.close()
         for thread in self.threads:
             thread.join(timeout=10)
         for hosted in self.replicas.values():
@@ -392,8 +394,7 @@ class NodeHost:
         return self.replicas[partition_id].replica.transfer_leadership(target, now)
 
     def _on_deliver(self, now: float, sender: str, frame: bytes) -> object:
-        with self.lock:
-            self.replying[sender] = self.replying.get(sender, 0) + 1
+        self.peers.begin_reply(sender)
         self._receive(frame, now)
         return _LATER
 
@@ -477,25 +478,20 @@ class NodeHost:
             for hosted, ready in readies:
                 for to, message in ready.messages:
                     if may_precede_persist(message):
-                        self._post(to, hosted.partition_id, message)
+                        self.peers.post(to, hosted.partition_id, message)
             self._persist(readies)
             now = self.clock()
             for hosted, ready in readies:
                 self._publish(hosted, now)
                 for to, message in ready.messages:
                     if not may_precede_persist(message):
-                        self._post(to, hosted.partition_id, message)
+                        self.peers.post(to, hosted.partition_id, message)
             for hosted, ready in readies:
                 self._apply(hosted, ready)
                 self._publish(hosted, now)
         self.stats["flushes"] += 1
         for sender, waiter in waiters:
-            with self.lock:
-                frame = self._drain(sender)
-                self.replying[sender] -= 1
-                if not self.replying[sender] and self.outbox.get(sender):
-                    self._condition(sender).notify()
-            waiter.set_result(frame)
+            waiter.set_result(self.peers.end_reply(sender))
         with self.flushed:
             self.flushed.notify_all()
 
@@ -539,7 +535,7 @@ class NodeHost:
                 applied, blob = build_snapshot(view, hosted.keys)
             configs = replica.snapshot_configs(applied)
             message = InstallSnapshot(self.node_id, applied, blob, configs)
-            self._post(peer, hosted.partition_id, message)
+            self.peers.post(peer, hosted.partition_id, message)
         if ready.leadership_lost:
             self._fail_pending(hosted, not_leader(replica.leader_hint()))
 
@@ -548,58 +544,6 @@ class NodeHost:
         for waiting in pending.values():
             for answer, index in waiting:
                 answer.set(index, result)
-
-    # --- peers -----------------------------------------------------------------------------------
-
-    def _condition(self, peer: str) -> threading.Condition:
-        """The condition a peer's sender thread waits on (caller holds ``self.lock``)."""
-        condition = self.peer_ready.get(peer)
-        if condition is None:
-            condition = self.peer_ready[peer] = threading.Condition(self.lock)
-            for i in range(self.config.node.peer_calls_in_flight_max):
-                sender = threading.Thread(
-                    target=self._send_loop,
-                    args=(peer,),
-                    name=f"{self.node_id}-to-{peer}-{i}",
-                    daemon=True,
-                )
-                self.threads.append(sender)
-                sender.start()
-        return condition
-
-    def _post(self, peer: str, partition_id: str, message: Message) -> None:
-        with self.lock:
-            self.outbox.setdefault(peer, []).append((partition_id, message))
-            condition = self._condition(peer)
-            if not self.replying.get(peer):
-                condition.notify()
-
-    def _drain(self, peer: str) -> bytes:
-        """Encode and empty ``peer``'s outbox (caller holds ``self.lock``)."""
-        pending = self.outbox.get(peer)
-        if not pending:
-            return b""
-        self.outbox[peer] = []
-        return encode_batch(pending)
-
-    def _send_loop(self, peer: str) -> None:
-        while not self.closed:
-            with self.lock:
-                condition = self.peer_ready[peer]
-                while not self.closed and (self.replying.get(peer) or not self.outbox.get(peer)):
-                    condition.wait(timeout=1.0)
-                if self.closed:
-                    return
-                frame = self._drain(peer)
-            self.stats["calls_out"] += 1
-            try:
-                reply = self.transport.call(peer, self.node_id, frame)
-            except Exception as err:  # the peer is down or restarting: Paxos retransmits
-                log.debug("call to %s failed: %r", peer, err)
-                time.sleep(self.settings.retransmit_interval_s)
-                continue
-            if reply:
-                self.inbox.put(("reply", reply))
 
 
 _LATER = object()

@@ -132,7 +132,7 @@ class StorageNodeActor:
         return self.host.status()
 
     def stats(self) -> dict[str, int]:
-        return dict(self.host.stats)
+        return {**self.host.stats, "calls_out": self.host.peers.calls_out}
 
     def partition_state(self, partition_id: str) -> tuple[int, list[tuple[bytes, bytes]]]:
         return self.host.partition_state(partition_id)
