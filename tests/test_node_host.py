@@ -89,3 +89,14 @@ def test_leader_crash_loses_no_acknowledged_write_and_restart_catches_up(
     cluster.wait_until(lambda: applied(cluster, "a") >= target)
     assert cluster.host("a").partition_state("p0") == new_leader.partition_state("p0")
     cluster.close()
+
+
+def test_requests_routed_by_an_older_map_are_refused(data_dir: str) -> None:
+    cluster = started(data_dir)
+    leader = cluster.host("a")
+    leader.set_map_version("p0", 5)
+    assert leader.write("p0", [put("old", "k", "v")], map_version=4) == [{"status": "stale_map"}]
+    assert leader.read_items("p0", [], True, map_version=4) == {"status": "stale_map"}
+    assert leader.write("p0", [put("new", "k", "v")], map_version=5)[0]["status"] == "ok"
+    assert leader.write("p0", [put("any", "k", "v")])[0]["status"] == "ok"  # unversioned
+    cluster.close()

@@ -79,8 +79,10 @@ class GroupClient:
         deadline_s: float = 30.0,
         retry_pause_s: float = 0.05,
         calls_in_flight_max: int = 2,
+        map_version: int = 0,
     ) -> None:
         self.partition_id = partition_id
+        self.map_version = map_version
         self.members = list(members)
         self.namespace = namespace
         self.deadline_s = deadline_s
@@ -123,7 +125,7 @@ class GroupClient:
                 continue
             first = reply[0] if isinstance(reply, list) and reply else reply
             status = first.get("status") if isinstance(first, dict) else None
-            if status == "no_such_partition":
+            if status in ("no_such_partition", "stale_map"):
                 raise NoSuchPartition(self.partition_id)
             if status not in ("not_leader", "overloaded", "unavailable"):
                 self.leader = target
@@ -146,7 +148,9 @@ class GroupClient:
         todo = list(range(len(requests)))
         deadline = time.monotonic() + self.deadline_s
         while todo:
-            replies = await self._call_leader("write", [requests[i] for i in todo])
+            replies = await self._call_leader(
+                "write", [requests[i] for i in todo], self.map_version
+            )
             again = []
             for i, reply in zip(todo, replies, strict=True):
                 if reply.get("status") == "ok":
@@ -171,20 +175,20 @@ class GroupClient:
         return dict(await coalescer.submit(read_request))
 
     async def _strong_read_batch(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return list(await self._call_leader("read_items", requests, True))
+        return list(await self._call_leader("read_items", requests, True, self.map_version))
 
     async def _weak_read_batch(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for node_id in [self.leader or self.members[0], *self.members]:
             try:
                 reply = await self._handle(node_id).read_items.remote(
-                    self.partition_id, requests, False
+                    self.partition_id, requests, False, self.map_version
                 )
             except Exception:
                 self.handles.pop(node_id, None)
                 continue
             if isinstance(reply, list):
                 return reply
-            if reply.get("status") == "no_such_partition":
+            if reply.get("status") in ("no_such_partition", "stale_map"):
                 raise NoSuchPartition(self.partition_id)
         raise GroupUnavailable(f"{self.partition_id}: no replica answered")
 

@@ -135,6 +135,14 @@ class Healer:
                 current.table_id, current.map_version + 1, partitions
             )
             await controller._save(table)
+        # Replicas now refuse routers that still use the old members.
+        for member in members:
+            try:
+                await controller._storage(member).set_map_version.remote(
+                    group_id, current.map_version + 1
+                )
+            except Exception as err:
+                log.warning("%s did not get map version: %r", member, err)
 
     async def _sweep_orphans(self, dead: set[str]) -> None:
         """Drop replicas a live node keeps for groups that no longer exist, or whose current

@@ -124,6 +124,7 @@ class NodeHost:
         self.clock = clock
         self.seed = seed
         self.replicas: dict[str, HostedReplica] = {}
+        self.map_versions: dict[str, int] = {}
         self.dirty: set[str] = set()
         self.inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self.peers = PeerLinks(
@@ -199,9 +200,22 @@ class NodeHost:
         """A peer's batch of messages; the reply carries what we have for that peer."""
         return bytes(self._submit("deliver", sender, frame))
 
-    def write(self, partition_id: str, requests: list[tuple[bytes, bytes]]) -> list[Result]:
-        """Order ``(request_id, command)`` pairs; answer each once it is applied here."""
+    def write(
+        self, partition_id: str, requests: list[tuple[bytes, bytes]], map_version: int = 0
+    ) -> list[Result]:
+        """Order ``(request_id, command)`` pairs; answer each once it is applied here. A router
+        whose partition map is older than the one this replica was told about is refused."""
+        if self._stale(partition_id, map_version):
+            return [{"status": "stale_map"}] * len(requests)
         return list(self._submit("write", partition_id, requests))
+
+    def set_map_version(self, partition_id: str, map_version: int) -> None:
+        """The controller published a new map for this partition: refuse older routers."""
+        if map_version > self.map_versions.get(partition_id, 0):
+            self.map_versions[partition_id] = map_version
+
+    def _stale(self, partition_id: str, map_version: int) -> bool:
+        return 0 < map_version < self.map_versions.get(partition_id, 0)
 
     def status(self) -> list[dict[str, Any]]:
         return list(self._submit("status"))
@@ -223,15 +237,22 @@ class NodeHost:
         return {"status": "ok", "values": values}
 
     def read_items(
-        self, partition_id: str, read_requests: list[dict[str, Any]], consistent: bool
+        self,
+        partition_id: str,
+        read_requests: list[dict[str, Any]],
+        consistent: bool,
+        map_version: int = 0,
     ) -> list[dict[str, Any]] | Result:
         """Run item reads (``partition.item_reads.execute_read``) against this replica.
 
-        Returns one answer per request, or a refusal dict (not the leader, no such partition).
+        Returns one answer per request, or a refusal dict (not the leader, no such partition,
+        a stale map).
         """
         hosted = self.replicas.get(partition_id)
         if hosted is None:
             return {"status": "no_such_partition"}
+        if self._stale(partition_id, map_version):
+            return {"status": "stale_map"}
         if consistent:
             refusal = self.await_strong_read(hosted)
             if refusal is not None:

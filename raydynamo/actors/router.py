@@ -124,7 +124,7 @@ class _Transport:
     async def write(
         self, table_name: str, partition: PartitionRange, request_id: bytes, command: bytes
     ) -> dict[str, Any]:
-        group = self.router.group(partition)
+        group = self.router.group(partition, self.router.map_version(table_name))
         try:
             return await group.write_one(request_id, command)
         except NoSuchPartition:
@@ -138,7 +138,7 @@ class _Transport:
     async def read(
         self, table_name: str, partition: PartitionRange, read_request: dict, consistent: bool
     ) -> dict[str, Any]:
-        group = self.router.group(partition)
+        group = self.router.group(partition, self.router.map_version(table_name))
         try:
             return await group.read_item(read_request, consistent)
         except NoSuchPartition:
@@ -202,7 +202,7 @@ class Router:
 
     # --- partitions ------------------------------------------------------------------------------
 
-    def group(self, partition: PartitionRange) -> GroupClient:
+    def group(self, partition: PartitionRange, map_version: int = 0) -> GroupClient:
         group = self.groups.get(partition.partition_id)
         if group is None or group.members != list(partition.members):
             group = GroupClient(
@@ -211,9 +211,16 @@ class Router:
                 self.namespace,
                 deadline_s=self.config.router.request_timeout_s,
                 calls_in_flight_max=self.config.router.partition_calls_in_flight_max,
+                map_version=map_version,
             )
             self.groups[partition.partition_id] = group
+        group.map_version = max(group.map_version, map_version)
         return group
+
+    def map_version(self, table_name: str) -> int:
+        entry = self.cache.entries.get(table_name)
+        routed = entry.value if entry is not None else None
+        return routed.partition_map.map_version if routed is not None else 0
 
     # --- the cache -------------------------------------------------------------------------------
 

@@ -95,16 +95,25 @@ class StorageNodeActor:
     def deliver(self, sender: str, frame: bytes) -> bytes:
         return self.host.deliver(sender, frame)
 
-    def write(self, partition_id: str, requests: list[tuple[bytes, bytes]]) -> list[Result]:
-        return self.host.write(partition_id, requests)
+    def write(
+        self, partition_id: str, requests: list[tuple[bytes, bytes]], map_version: int = 0
+    ) -> list[Result]:
+        return self.host.write(partition_id, requests, map_version)
+
+    def set_map_version(self, partition_id: str, map_version: int) -> None:
+        self.host.set_map_version(partition_id, map_version)
 
     def read(self, partition_id: str, keys: list[bytes], consistent: bool) -> Result:
         return self.host.read(partition_id, keys, consistent)
 
     def read_items(
-        self, partition_id: str, read_requests: list[dict[str, Any]], consistent: bool
+        self,
+        partition_id: str,
+        read_requests: list[dict[str, Any]],
+        consistent: bool,
+        map_version: int = 0,
     ) -> list[dict[str, Any]] | Result:
-        return self.host.read_items(partition_id, read_requests, consistent)
+        return self.host.read_items(partition_id, read_requests, consistent, map_version)
 
     def read_range(
         self, partition_id: str, start: bytes, end: bytes | None, consistent: bool
