@@ -188,3 +188,26 @@ def test_async_client(service: Any) -> None:
             await client.close()
 
     assert asyncio.run(scenario()) == [str(i) for i in range(30)]
+
+
+def test_controller_restart_keeps_every_table(client: Any, service: Any) -> None:
+    """The controller's state lives in the system partition: a restarted controller reloads it."""
+    import ray
+
+    from raydynamo.actors.controller import CONTROLLER_NAME
+
+    name = new_table(client)
+    client.put_item(TableName=name, Item={"pk": {"S": "kept"}, "sk": {"N": "1"}})
+    before = client.list_tables()["TableNames"]
+    controller = ray.get_actor(CONTROLLER_NAME, namespace=service.cluster.namespace)
+    old_pid = ray.get(controller.__ray_call__.remote(lambda self: __import__("os").getpid()))
+    ray.kill(controller, no_restart=False)
+    assert client.list_tables()["TableNames"] == before  # answered by the restarted controller
+    new_pid = ray.get(controller.__ray_call__.remote(lambda self: __import__("os").getpid()))
+    assert new_pid != old_pid
+    assert client.describe_table(TableName=name)["Table"]["TableStatus"] == "ACTIVE"
+    item = client.get_item(
+        TableName=name, Key={"pk": {"S": "kept"}, "sk": {"N": "1"}}, ConsistentRead=True
+    )
+    assert item["Item"]["pk"] == {"S": "kept"}
+    new_table(client)  # and it still creates tables

@@ -1,0 +1,59 @@
+"""Configuration files: the shipped ones load, bad ones are refused naming the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from raydynamo.config import ConfigError, config_from_dict, load_config, resolve_config_path
+
+
+@pytest.mark.parametrize("name", ["local", "cluster"])
+def test_shipped_configs_load(name: str) -> None:
+    config = load_config(name)
+    assert config.cluster.replicas == 3
+    assert config.consensus.election_timeout_s > config.consensus.lease_duration_s
+
+
+def test_config_names_resolve_from_any_directory(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert resolve_config_path("configs/cluster.yaml").name == "cluster.yaml"
+    assert resolve_config_path("cluster").exists()
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"cluster": {"storage_nodes": 0}}, "cluster.storage_nodes"),
+        ({"cluster": {"replicas": 4}}, "replicas must be 3 or 5"),
+        ({"consensus": {"lease_duration_s": "long"}}, "consensus.lease_duration_s"),
+        ({"consensus": {"election_timeout_s": 0.5}}, "election_timeout_s"),
+        ({"storage": {"sync_writes": "sometimes"}}, "storage.sync_writes"),
+        ({"router": {"cache_mode": "lru"}}, "router.cache_mode"),
+        ({"nodes": {}}, "nodes"),
+    ],
+)
+def test_bad_values_are_refused_naming_the_field(data: dict, field: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        config_from_dict(data)
+    assert field in str(err.value)
+
+
+def test_bad_files_are_refused(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("cluster: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(broken)
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(listed)
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_configs_are_frozen() -> None:
+    config = load_config()
+    with pytest.raises(ValueError):
+        config.cluster.storage_nodes = 7  # type: ignore[misc]
