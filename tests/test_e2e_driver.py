@@ -211,3 +211,19 @@ def test_controller_restart_keeps_every_table(client: Any, service: Any) -> None
     )
     assert item["Item"]["pk"] == {"S": "kept"}
     new_table(client)  # and it still creates tables
+
+
+def test_a_client_through_the_router_actors(client: Any, service: Any) -> None:
+    """Clients that should not embed a router send everything through the router actors."""
+    import raydynamo
+
+    remote = raydynamo.connect(config=service, embedded_router=False)
+    try:
+        name = new_table(remote)
+        remote.put_item(TableName=name, Item={"pk": {"S": "r"}, "sk": {"N": "1"}})
+        got = client.get_item(TableName=name, Key={"pk": {"S": "r"}, "sk": {"N": "1"}})
+        assert got["Item"]["pk"] == {"S": "r"}
+        with pytest.raises(remote.exceptions.ResourceNotFoundException):
+            remote.get_item(TableName="missing-table", Key={"pk": {"S": "r"}})
+    finally:
+        remote.close()

@@ -61,25 +61,62 @@ def _config(config: RaydynamoConfig | str | Path | None) -> RaydynamoConfig:
     return load_config(config)
 
 
-def connect(
-    address: str | None = None, *, config: RaydynamoConfig | str | Path | None = None
-) -> Client:
-    """A synchronous client (the boto3 DynamoDB low-level client's methods)."""
+class RouterActorHandler:
+    """A ``RequestHandler`` that sends every request to the service's router actors (round
+    robin) instead of embedding a router: for processes that should not keep routing state."""
+
+    def __init__(self, config: RaydynamoConfig) -> None:
+        import ray
+
+        from raydynamo.actors.service import router_actor_name
+
+        if config.cluster.routers < 1:
+            raise ValueError("the service runs no router actors (cluster.routers is 0)")
+        self.routers = [
+            ray.get_actor(router_actor_name(i), namespace=config.cluster.namespace)
+            for i in range(config.cluster.routers)
+        ]
+        self.next = 0
+
+    async def call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
+        from raydynamo.api.errors import from_wire
+
+        router = self.routers[self.next % len(self.routers)]
+        self.next += 1
+        answer = await router.call.remote(operation, request)
+        if "error" in answer:
+            raise from_wire(answer["error"], operation)
+        return dict(answer["ok"])
+
+
+def _handler(config: RaydynamoConfig, embedded_router: bool) -> Any:
     from raydynamo.actors.router import Router
 
+    return Router(config) if embedded_router else RouterActorHandler(config)
+
+
+def connect(
+    address: str | None = None,
+    *,
+    config: RaydynamoConfig | str | Path | None = None,
+    embedded_router: bool = True,
+) -> Client:
+    """A synchronous client (the boto3 DynamoDB low-level client's methods). With
+    ``embedded_router=False`` requests go through the service's router actors."""
     cfg = _config(config)
     _ensure_service(address, cfg)
-    client = Client(Router(cfg), owns_handler=True)
+    client = Client(_handler(cfg, embedded_router), owns_handler=True)
     atexit.register(client.close)
     return client
 
 
 def connect_async(
-    address: str | None = None, *, config: RaydynamoConfig | str | Path | None = None
+    address: str | None = None,
+    *,
+    config: RaydynamoConfig | str | Path | None = None,
+    embedded_router: bool = True,
 ) -> AsyncClient:
     """An asyncio client with the same methods as coroutines, for async code and actors."""
-    from raydynamo.actors.router import Router
-
     cfg = _config(config)
     _ensure_service(address, cfg)
-    return AsyncClient(Router(cfg), owns_handler=True)
+    return AsyncClient(_handler(cfg, embedded_router), owns_handler=True)
