@@ -14,14 +14,17 @@ Breadth-first order makes the first violation found one with a shortest trace. D
 are remembered by a 64-bit hash of their canonical fingerprint, as TLC does: the chance that two
 of a million states collide is about 3e-8. The frontier keeps replicas pickled.
 
-The default configuration is far too large to exhaust in Python (its reachable states run into
-the tens of millions), so ``check`` explores it breadth-first up to ``DEFAULT_STATES_MAX`` states:
-every behaviour of up to ``depth_complete`` actions, and part of the next level. The tests
-exhaust smaller configurations completely, and find the mutants they plant.
+These configurations are too large to exhaust in Python (none of them was exhausted at 600,000
+states), so ``check`` explores breadth-first within a states budget: every behaviour of up to
+``depth_complete`` actions, and part of the next level. Since BFS only goes deep where the model
+is narrow, the default check (``DEFAULT_SUITE``) shares the budget between three runs: the full
+model, three reigns in a row, and crashes under two racing leaders. The tests exhaust smaller
+configurations completely and find the mutants they plant in the core.
 
-Output: one JSON line (``states``, ``transitions``, ``depth``, ``depth_complete``,
-``violations``, ``complete``, ``seconds``, ...); on a violation the shortest trace goes to stderr
-(and into the JSON line) and the exit code is 1. Pure: must not import ray or rocksdict.
+Output: one JSON line (``states``, ``transitions``, ``depth``, ``violations``, ``complete``,
+``seconds``, and per run its ``depth_complete`` and configuration); on a violation the shortest
+trace goes to stderr (and into the JSON line) and the exit code is 1.
+Pure: must not import ray or rocksdict.
 """
 
 from __future__ import annotations
@@ -36,9 +39,9 @@ from dataclasses import dataclass, field
 from raydynamo.sim.model_invariants import first_violation
 from raydynamo.sim.model_world import Action, Model, ModelConfig, ModelFailure, ModelState
 
-# ``python -m raydynamo.sim check`` without bounds explores the default ModelConfig up to this
-# many distinct states: about two minutes and 1.4 GB here (see the closing note of issue 2).
-DEFAULT_STATES_MAX = 400_000
+# ``python -m raydynamo.sim check`` without bounds explores this many distinct states in all,
+# shared by the runs of ``DEFAULT_SUITE``: about two and a half minutes and 0.9 GB here.
+DEFAULT_STATES_MAX = 500_000
 
 
 @dataclass(slots=True)
@@ -54,7 +57,6 @@ class CheckResult:
     seconds: float = 0.0
 
     def summary(self, config: ModelConfig) -> dict[str, object]:
-        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
         out: dict[str, object] = {
             "states": self.states,
             "transitions": self.transitions,
@@ -64,7 +66,6 @@ class CheckResult:
             "complete": self.complete,
             "seconds": round(self.seconds, 2),
             "states_per_s": round(self.states / self.seconds) if self.seconds else None,
-            "max_rss_mb": rss_mb,
             "config": dataclasses.asdict(config),
         }
         if self.violation is not None:
@@ -175,22 +176,90 @@ def check(
     return Explorer(Model(config or ModelConfig()), depth_max, states_max).run(progress)
 
 
+@dataclass(frozen=True, slots=True)
+class SuiteRun:
+    """One configuration of the default check and its share of the states budget."""
+
+    name: str
+    config: ModelConfig
+    share: float
+
+
+# Breadth-first search goes deep only where the model is narrow, so the default check runs three
+# configurations: the full model (broad, shallow); three reigns in a row without crashes (deep
+# enough for a third leader to recover what the second chose over the first, or for a follower
+# to learn a commit point over a stale entry); and crashes under two racing leaders (deep enough
+# for a crash to erase what an answer promised).
+DEFAULT_SUITE = (
+    SuiteRun("everything", ModelConfig(), 0.4),
+    SuiteRun("three reigns", ModelConfig(campaign_order=("r0", "r1", "r0"), crashes_max=0), 0.35),
+    SuiteRun("crashes", ModelConfig(campaigns_max=1, crashes_max=2, ticks=False), 0.25),
+)
+
+
+def run_suite(
+    suite: tuple[SuiteRun, ...],
+    depth_max: int | None,
+    states_max: int | None,
+    progress: bool = False,
+) -> list[tuple[SuiteRun, CheckResult]]:
+    """Each run gets its share of ``states_max``; the suite stops at the first violation."""
+    results: list[tuple[SuiteRun, CheckResult]] = []
+    for run in suite:
+        budget = None if states_max is None else max(1, round(states_max * run.share))
+        if progress:
+            print(f"run {run.name!r}: {run.config}", file=sys.stderr, flush=True)
+        result = check(run.config, depth_max, budget, progress)
+        results.append((run, result))
+        if result.violation is not None:
+            break
+    return results
+
+
+def suite_summary(results: list[tuple[SuiteRun, CheckResult]]) -> dict[str, object]:
+    checked = [r for _, r in results]
+    seconds = sum(r.seconds for r in checked)
+    states = sum(r.states for r in checked)
+    out: dict[str, object] = {
+        "states": states,
+        "transitions": sum(r.transitions for r in checked),
+        "depth": max(r.depth for r in checked),
+        "violations": sum(1 for r in checked if r.violation is not None),
+        "complete": all(r.complete for r in checked),
+        "seconds": round(seconds, 2),
+        "states_per_s": round(states / seconds) if seconds else None,
+        "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+        "runs": [{"name": run.name, **r.summary(run.config)} for run, r in results],
+    }
+    for run, r in results:
+        if r.violation is not None:
+            out["violation"] = f"{run.name}: {r.violation}"
+            out["trace"] = r.trace
+    return out
+
+
+def print_violation(name: str, result: CheckResult) -> None:
+    print(f"VIOLATION in run {name!r}: {result.violation}", file=sys.stderr)
+    print("shortest trace from the initial state:", file=sys.stderr)
+    for line in result.trace:
+        print(f"  {line}", file=sys.stderr)
+    if result.final_state:
+        print("state reached:", file=sys.stderr)
+        for line in result.final_state:
+            print(f"  {line}", file=sys.stderr)
+
+
 def run_check(depth: int | None, states_max: int | None) -> int:
-    """The ``check`` subcommand: prints the JSON summary (and a trace); returns the exit code.
-    Without any bound it stops at ``DEFAULT_STATES_MAX`` states; ``depth`` alone explores every
-    state within that depth, however many there are."""
-    config = ModelConfig()
+    """The ``check`` subcommand: runs ``DEFAULT_SUITE``, prints one JSON line (and the trace of
+    a violation); returns the exit code. Without any bound the suite explores
+    ``DEFAULT_STATES_MAX`` states in all; ``depth`` alone explores every state within that depth
+    of every run, however many there are."""
     if states_max is None and depth is None:
         states_max = DEFAULT_STATES_MAX
-    result = check(config, depth_max=depth, states_max=states_max, progress=True)
-    if result.violation is not None:
-        print(f"VIOLATION: {result.violation}", file=sys.stderr)
-        print("shortest trace from the initial state:", file=sys.stderr)
-        for line in result.trace:
-            print(f"  {line}", file=sys.stderr)
-        if result.final_state:
-            print("state reached:", file=sys.stderr)
-            for line in result.final_state:
-                print(f"  {line}", file=sys.stderr)
-    print(json.dumps(result.summary(config)))
-    return 0 if result.violation is None else 1
+    results = run_suite(DEFAULT_SUITE, depth, states_max, progress=True)
+    for run, result in results:
+        if result.violation is not None:
+            print_violation(run.name, result)
+    summary = suite_summary(results)
+    print(json.dumps(summary))
+    return 1 if summary["violations"] else 0

@@ -1,26 +1,38 @@
 """The model checker's world: its bounds, its actions, and a shell that drives the real core.
 
+The network is a set of messages, TLA+ style: delivering a message does not remove it, so every
+message can be delivered again later (duplication), in any order (reordering), or never (loss).
+A multiset with bounded copies would be no more general and would multiply states. Answers that
+can never matter again are dropped from it (``MessageTable.is_dead``), which loses no replica
+state (a test compares the reachable replica states with and without).
+
 Actions, each applied to an immutable ``ModelState`` (see ``model_state``):
-- ``deliver m``: the destination steps message ``m``; ``m`` stays in the network, so every
-  message can be delivered again later (duplication) and in any order (reordering);
-- ``lose m``: ``m`` leaves the network (bounded by ``losses_max``; with duplication modelled this
-  way a loss adds no replica behaviour, only the absence of a message);
-- ``campaign r``: a would-be leader (``candidates``) starts phase 1 (``campaigns_max`` each);
+- ``deliver m``: the destination steps message ``m``, which stays in the network;
+- ``lose m``: ``m`` leaves the network (``losses_max``, 0 by default: since a message may be
+  never delivered anyway, a loss only removes choices; a test shows it adds no replica state);
+- ``campaign r``: a would-be leader (``candidates``) starts phase 1 (``campaigns_max`` each, or
+  exactly the sequence ``campaign_order``);
 - ``propose r``: the next of ``proposals_max`` distinct one-command values, at a replica that
   leads;
 - ``tick r``: ``r``'s clock advances one ``TICK_S`` and ``r`` ticks: a leader heartbeats with its
   commit point and resends unacknowledged slots; a follower may ask for a catch-up again. Each
   replica has its own clock (the core never compares clocks of two replicas), and ticks are only
   offered where they can change something (leaders, followers waiting to re-ask): a follower's
-  tick starts no election here, and a candidate's only resends a Prepare that duplication covers;
+  tick starts no election here, and a candidate's only resends a Prepare that is still in the
+  network;
 - ``crash r k``: ``r`` loses its memory and restarts from its disk, keeping the first ``k`` of
   its unsynced write batches (``crashes_max`` in all). Down time needs no action of its own: a
-  replica that is down behaves like one that receives nothing.
+  replica that is down behaves like one that receives nothing;
+- ``... ; r crashes early``: an input whose handling sent early messages (``may_precede_persist``:
+  a leader's Accept and Heartbeat) ahead of records is also tried with a crash right after those
+  sends, before the records are durable (counts as a crash).
 
-The shell handles each ``Ready`` as a storage node does: persist the records (one batch, synced
-when asked), then put the messages in the network, then apply ``to_apply`` in slot order (one
-unsynced data batch) and call ``on_applied``; snapshot requests are answered with the applied data.
-An exception raised inside the core (or a broken shell contract) is a ``ModelFailure``.
+The shell handles each ``Ready`` as a storage node does: send the early messages, persist the
+records (one batch, synced when asked), send the other messages, apply ``to_apply`` in slot order
+(one unsynced data batch) and call ``on_applied``; snapshot requests are answered with the
+applied data. Other crash points need no action: a crash after persisting and before sending
+equals a crash after sending whose messages are never delivered. An exception raised inside the
+core (or a broken shell contract) is a ``ModelFailure``.
 Pure: must not import ray or rocksdict.
 """
 
@@ -484,11 +496,11 @@ def describe_message(dest: str, msg: Message) -> str:
         return f"{head} ballot {msg.ballot} from slot {msg.from_slot}"
     if isinstance(msg, Promise):
         entries = ", ".join(f"{s}={fmt_entry(e)}" for s, e in msg.entries)
-        return f"{head} ballot {msg.ballot} [{entries}] chosen<={msg.chosen_through}"
+        return f"{head} ballot {msg.ballot} [{entries}]"
     if isinstance(msg, Accept):
         return f"{head} ballot {msg.ballot} {_slots(msg.entries)} commit<={msg.commit_through}"
     if isinstance(msg, Accepted):
-        return f"{head} ballot {msg.ballot} slots {list(msg.slots)} chosen<={msg.chosen_through}"
+        return f"{head} ballot {msg.ballot} slots {list(msg.slots)}"
     if isinstance(msg, Reject):
         behind = " (behind)" if msg.behind else ""
         return f"{head} ballot {msg.ballot} promised {msg.promised}{behind}"
