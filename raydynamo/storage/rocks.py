@@ -249,6 +249,7 @@ class RocksSnapshot(Snapshot):
 
 
 _WAL_FILE = re.compile(r"^[0-9]+\.log$")
+_DIRECTORY_SETTLED_NS = 100_000_000  # directory mtimes can be as coarse as a few ms
 
 
 class _WalSyncer:
@@ -268,15 +269,11 @@ class _WalSyncer:
         self._path = path
         self._fds: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._listed_mtime_ns = -1
 
     def sync(self) -> None:
         with self._lock:
-            names = {e.name for e in os.scandir(self._path) if _WAL_FILE.match(e.name)}
-            appeared = names - self._fds.keys()
-            for name in appeared:
-                self._fds[name] = os.open(os.path.join(self._path, name), os.O_RDONLY)
-            for name in [n for n in self._fds if n not in names]:
-                os.close(self._fds.pop(name))
+            appeared = self._refresh()
             for fd in list(self._fds.values()):
                 os.fdatasync(fd)
             if appeared:
@@ -285,6 +282,23 @@ class _WalSyncer:
                     os.fsync(directory)
                 finally:
                     os.close(directory)
+
+    def _refresh(self) -> set[str]:
+        """Track the live WAL files, listing the directory only when it may have changed: its
+        mtime moved (RocksDB creates a new WAL before writing to it), or it is so recent that a
+        second change within the same coarse clock tick could hide behind it."""
+        mtime_ns = os.stat(self._path).st_mtime_ns
+        settled = time.time_ns() - mtime_ns > _DIRECTORY_SETTLED_NS
+        if mtime_ns == self._listed_mtime_ns and settled:
+            return set()
+        self._listed_mtime_ns = mtime_ns
+        names = {e.name for e in os.scandir(self._path) if _WAL_FILE.match(e.name)}
+        appeared = names - self._fds.keys()
+        for name in appeared:
+            self._fds[name] = os.open(os.path.join(self._path, name), os.O_RDONLY)
+        for name in [n for n in self._fds if n not in names]:
+            os.close(self._fds.pop(name))
+        return appeared
 
     def close(self) -> None:
         with self._lock:
