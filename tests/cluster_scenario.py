@@ -12,8 +12,8 @@ test session's), it prints one JSON line with what it observed:
 from __future__ import annotations
 
 import json
+import os
 import random
-import sys
 import tempfile
 import threading
 import time
@@ -164,14 +164,20 @@ def main() -> dict[str, Any]:
         result["acked"] = len(writers.acked)
         result["lost"] = writers.lost()
     finally:
-        client.close()
-        stop_service(config)
+        for cleanup in (client.close, lambda: stop_service(config), ray.shutdown, cluster.shutdown):
+            try:
+                cleanup()
+            except Exception as err:
+                result.setdefault("cleanup_errors", []).append(repr(err))
         del handles
-        ray.shutdown()
-        cluster.shutdown()
     return result
 
 
 if __name__ == "__main__":
-    print(json.dumps(main()))
-    sys.exit(0)
+    try:
+        outcome = main()
+    except Exception as err:  # reported to the test, which fails with it
+        outcome = {"error": repr(err)}
+    print(json.dumps(outcome), flush=True)
+    # Ray's background threads must not keep a finished scenario alive.
+    os._exit(0)

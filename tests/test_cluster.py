@@ -25,6 +25,7 @@ def test_losing_a_node_loses_nothing_and_three_replicas_are_restored() -> None:
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     assert done.returncode == 0 and lines, done.stdout[-3000:] + done.stderr[-3000:]
     seen = json.loads(lines[-1])
+    assert "error" not in seen, seen
     assert seen["distinct_nodes"], "replicas of a partition must start on distinct Ray nodes"
     assert seen["acked"] > 0
     assert seen["lost"] == 0, "an acknowledged write was lost"
