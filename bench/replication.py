@@ -17,8 +17,10 @@ ordered by Multi-Paxos, and applied exactly once; the bare ceiling does none of 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import itertools
 import tempfile
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -31,7 +33,8 @@ from bench.ceilings import (
     measure_rocksdict_batches,
     start_noop_actor,
 )
-from bench.common import drive_refs, emit, local_ray, log, repeat_interleaved
+from bench.common import drive_refs, emit, local_ray, log, percentile, repeat_interleaved
+from raydynamo.actors.group_client import GroupClient
 from raydynamo.actors.storage_fleet import StorageFleet
 from raydynamo.config import config_from_dict
 from raydynamo.partition.commands import Put, Write, encode_write
@@ -53,6 +56,7 @@ class ReplicatedPartition:
                 "cluster": {"namespace": "bench-replication"},
             }
         )
+        self.namespace = config.cluster.namespace
         self.fleet = StorageFleet(config)
         self.fleet.start()
         self.members = self.fleet.place_group("bench.p0", 0)
@@ -85,6 +89,39 @@ def measure_partition_put(
     return {"value": fields["ops_per_s"] if items == 1 else fields["items_per_s"], **fields}
 
 
+def measure_coalesced_put(part: ReplicatedPartition, in_flight: int, seconds: float) -> dict:
+    """One-item requests, ``in_flight`` at a time, through the partition client the router uses
+    (``GroupClient``): concurrent requests to the leader leave together in shared calls."""
+    client = GroupClient("bench.p0", part.members, part.namespace)
+    latencies: list[float] = []
+    counter = itertools.count(10**12)
+
+    async def worker(stop_at: float) -> None:
+        while time.perf_counter() < stop_at:
+            n = next(counter)
+            rid = b"%016d" % n
+            command = encode_write(Write(rid, (Put(rid, b"v" * 100),)))
+            started = time.perf_counter()
+            await client.write_one(rid, command)
+            latencies.append(time.perf_counter() - started)
+
+    async def drive() -> float:
+        await asyncio.gather(*(worker(time.perf_counter() + 0.3) for _ in range(in_flight)))
+        latencies.clear()
+        began = time.perf_counter()
+        await asyncio.gather(*(worker(began + seconds) for _ in range(in_flight)))
+        return time.perf_counter() - began
+
+    elapsed = asyncio.run(drive())
+    latencies.sort()
+    return {
+        "value": len(latencies) / elapsed,
+        "p50_ms": percentile(latencies, 0.5) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+        "cpu_us_per_op": float("nan"),
+    }
+
+
 def run(seconds: float, repetitions: int) -> list[dict[str, Any]]:
     lines: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="raydynamo-bench-") as data_dir:
@@ -105,6 +142,9 @@ def run(seconds: float, repetitions: int) -> list[dict[str, Any]]:
                 jobs[f"bare.{shape}"] = lambda i=items, n=in_flight: measure_bare_replicated_put(
                     i, n, seconds, group=bare
                 )
+            jobs["raydynamo_coalesced.items_1.in_flight_64"] = lambda: measure_coalesced_put(
+                part, 64, seconds
+            )
             log(f"measuring {len(jobs)} figures x {repetitions} repetitions")
             summaries = repeat_interleaved(jobs, repetitions)
             for items, in_flight in SHAPES:
@@ -127,6 +167,21 @@ def run(seconds: float, repetitions: int) -> list[dict[str, Any]]:
                         ceiling_values=ceiling["values"],
                     )
                 )
+            ours = summaries["raydynamo_coalesced.items_1.in_flight_64"]
+            ceiling = summaries["bare.items_1.in_flight_64"]
+            lines.append(
+                emit(
+                    BENCH,
+                    "replicated_put_via_partition_client.items_1.in_flight_64",
+                    ours["value"],
+                    "ops/s",
+                    ceiling=ceiling["value"],
+                    p50_ms=ours["p50_ms"],
+                    p99_ms=ours["p99_ms"],
+                    values=ours["values"],
+                    note="one-item requests coalesced by the client into shared leader calls",
+                )
+            )
             call = summaries["actor_call.async.in_flight_64"]
             lines.append(emit(BENCH, "actor_call.async.in_flight_64", call["value"], "calls/s"))
             part.stop()
