@@ -145,7 +145,16 @@ def main() -> dict[str, Any]:
             thread.start()
         while len(writers.answered_at) < 100:  # under load before the node goes
             time.sleep(0.05)
-        victim = workers[0]
+        # Remove a worker that hosts neither this driver nor the control plane: the scenario
+        # is about losing storage nodes (the control plane prefers the driver's node, but with
+        # every node on one IP the driver may be attached to a worker).
+        spared = {
+            ray.get_runtime_context().get_node_id(),
+            ray.get(
+                controller.__ray_call__.remote(lambda _: ray.get_runtime_context().get_node_id())
+            ),
+        }
+        victim = next(w for w in workers if w.node_id not in spared)
         removed_zone = victim.node_id
         removed_at = time.monotonic()
         cluster.remove_node(victim)

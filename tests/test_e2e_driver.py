@@ -221,7 +221,9 @@ def test_a_client_through_the_router_actors(client: Any, service: Any) -> None:
     try:
         name = new_table(remote)
         remote.put_item(TableName=name, Item={"pk": {"S": "r"}, "sk": {"N": "1"}})
-        got = client.get_item(TableName=name, Key={"pk": {"S": "r"}, "sk": {"N": "1"}})
+        got = client.get_item(
+            TableName=name, Key={"pk": {"S": "r"}, "sk": {"N": "1"}}, ConsistentRead=True
+        )
         assert got["Item"]["pk"] == {"S": "r"}
         with pytest.raises(remote.exceptions.ResourceNotFoundException):
             remote.get_item(TableName="missing-table", Key={"pk": {"S": "r"}})

@@ -169,15 +169,16 @@ class Controller:
                 self.nodes.setdefault(node_id, {"node_id": node_id, "zone": "?"})["alive"] = False
 
     async def _host_group(self, partition_id: str, members: list[str]) -> None:
-        """Host a group on its members and make the first one campaign; wait for a leader."""
+        """Host a group on its live members and make one campaign; wait for a leader. Members
+        on dead nodes are skipped (the healer replaces them): a controller restarted after a
+        node was lost must still come up."""
         deadline = asyncio.get_running_loop().time() + HOST_DEADLINE_S
+        live = [m for m in members if self.nodes.get(m, {}).get("alive", True)]
         while True:
             try:
+                nodes = [self._storage(m) for m in live]
                 await asyncio.gather(
-                    *(
-                        self._storage(m).host_partition.remote(partition_id, members)
-                        for m in members
-                    )
+                    *(n.host_partition.remote(partition_id, members) for n in nodes)
                 )
                 break
             except Exception:  # a node restarting or not yet registered: try again
@@ -190,7 +191,7 @@ class Controller:
             return  # already led
         except Exception:
             pass
-        await self._storage(members[0]).campaign.remote(partition_id)
+        await self._storage(live[0]).campaign.remote(partition_id)
         group = GroupClient(partition_id, members, self.namespace, deadline_s=60.0)
         await group.read([b""], consistent=True)
 

@@ -99,6 +99,7 @@ class HostedReplica:
     machine: PartitionStateMachine
     pending: dict[bytes, list[tuple[WriteAnswer, int]]] = field(default_factory=dict)
     lease: ReadLease = field(default_factory=ReadLease)
+    next_tick_at: float = float("-inf")
 
 
 def not_leader(hint: str | None) -> Result:
@@ -328,14 +329,26 @@ class NodeHost:
             for item in items:
                 self._handle_input(item, now)
             if now >= next_tick:
-                for partition_id, hosted in self.replicas.items():
-                    hosted.replica.tick(now)
-                    self.dirty.add(partition_id)
+                self._tick(now)
                 next_tick = now + interval
             try:
                 self._flush()
             except Exception:  # never let one bad round kill the node's only core thread
                 log.exception("flush failed on %s", self.node_id)
+
+    def _tick(self, now: float) -> None:
+        """Tick leaders and candidates every tick; followers only as often as their timers need
+        (a heartbeat interval): a node hosting thousands of replicas, most of them followers,
+        should not spend its time ticking them."""
+        follower_period = self.settings.heartbeat_interval_s
+        for partition_id, hosted in self.replicas.items():
+            replica = hosted.replica
+            if now < hosted.next_tick_at and replica.role is Role.FOLLOWER:
+                continue
+            replica.tick(now)
+            self.dirty.add(partition_id)
+            if replica.role is Role.FOLLOWER:
+                hosted.next_tick_at = now + follower_period
 
     def _handle_input(self, item: tuple[Any, ...], now: float) -> None:
         kind = item[0]

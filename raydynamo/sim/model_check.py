@@ -141,7 +141,8 @@ class Explorer:
         return nxt
 
     def _violated(self, fp: int, state: ModelState) -> bool:
-        problem = first_violation(self.model.members, state.nodes, state.votes)
+        model = self.model
+        problem = first_violation(model.ids, model.members, state.nodes, state.votes)
         if problem is None:
             return False
         self._fail(problem, fp, None, state)

@@ -73,6 +73,9 @@ class ReplicaView(NamedTuple):
     promised: Ballot
     reign: Ballot | None  # the ballot it campaigns or leads with, if any
     tickable: bool  # a tick can change something: it leads, or it may re-ask for a catch-up
+    members: tuple[str, ...]  # its latest known configuration
+    may_lead: bool  # a campaign would start phase 1 (a known member of its configuration)
+    deciders: dict[int, tuple[str, ...]]  # as leader: the configuration deciding each slot
 
 
 def clone(r: Replica) -> Replica:
@@ -112,9 +115,18 @@ def _clone_inflight(flight: InflightSlot) -> InflightSlot:
 
 
 def new_replica(
-    replica_id: str, members: tuple[str, ...], settings: Settings, durable: DurableState, now: float
+    replica_id: str,
+    members: tuple[str, ...],
+    settings: Settings,
+    durable: DurableState,
+    now: float,
+    joining: bool = False,
 ) -> Replica:
-    replica = Replica(replica_id, members, settings, seed=0, now=now, durable=durable)
+    """A replica as its storage node (re)starts it; a ``joining`` one stays joining across
+    restarts, as the host records it."""
+    replica = Replica(
+        replica_id, members, settings, seed=0, now=now, durable=durable, joining=joining
+    )
     replica.rng = NO_JITTER  # type: ignore[assignment]
     return replica
 
@@ -177,22 +189,22 @@ def replica_view(r: Replica, now: float) -> ReplicaView:
         if entry.chosen:
             chosen[slot] = entry.value
     values = {slot: entry.value for slot, entry in log.entries.items()}
-    lead = r.leadership
-    reign = None if lead is None else lead.ballot
-    if lead is None or not lead.leading:
-        tickable = r.catchup_requested_at == now
-        return ReplicaView(chosen, values, tuple(missing), None, 0, {}, r.promised, reign, tickable)
-    inflight = {slot: f.value for slot, f in lead.inflight.items()}
+    reign = None if r.leadership is None else r.leadership.ballot
+    lead = r.leadership if r.leadership is not None and r.leadership.leading else None
+    flights = {} if lead is None else lead.inflight
     return ReplicaView(
-        chosen,
-        values,
-        tuple(missing),
-        lead.ballot,
-        lead.recovered_through,
-        inflight,
-        r.promised,
-        reign,
-        True,
+        chosen=chosen,
+        values=values,
+        missing=tuple(missing),
+        ballot=None if lead is None else lead.ballot,
+        recovered_through=0 if lead is None else lead.recovered_through,
+        inflight={slot: f.value for slot, f in flights.items()},
+        promised=r.promised,
+        reign=reign,
+        tickable=lead is not None or r.catchup_requested_at == now,
+        members=r.membership.members,
+        may_lead=r._may_lead(),
+        deciders={slot: f.members for slot, f in flights.items()},
     )
 
 

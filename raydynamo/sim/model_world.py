@@ -6,14 +6,23 @@ A multiset with bounded copies would be no more general and would multiply state
 can never matter again are dropped from it (``MessageTable.is_dead``), which loses no replica
 state (a test compares the reachable replica states with and without).
 
+The group starts as ``replicas`` members; ``joiners`` more replicas exist from the start, empty
+and joining (``Replica(..., joining=True)``, kept joining across restarts as a host records it):
+they vote when asked and campaign only once they learned a chosen configuration holding them.
+
 Actions, each applied to an immutable ``ModelState`` (see ``model_state``):
 - ``deliver m``: the destination steps message ``m``, which stays in the network;
 - ``lose m``: ``m`` leaves the network (``losses_max``, 0 by default: since a message may be
   never delivered anyway, a loss only removes choices; a test shows it adds no replica state);
 - ``campaign r``: a would-be leader (``candidates``) starts phase 1 (``campaigns_max`` each, or
-  exactly the sequence ``campaign_order``);
+  exactly the sequence ``campaign_order``), offered only while the core would let it (a known
+  member of its configuration: a removed replica that has not learned it still campaigns);
 - ``propose r``: the next of ``proposals_max`` distinct one-command values, at a replica that
   leads;
+- ``reconfig r k``: a leader asks to change the group to ``targets[k]`` (``propose_config``); the
+  core accepts or refuses (a refusal is no transition), so a target two changes away is only
+  taken once the first change is chosen, unless the core is broken (``changes_max`` accepted in
+  all; a removed replica keeps running, with its disk, and is crashed like any other);
 - ``tick r``: ``r``'s clock advances one ``TICK_S`` and ``r`` ticks: a leader heartbeats with its
   commit point and resends unacknowledged slots; a follower may ask for a catch-up again. Each
   replica has its own clock (the core never compares clocks of two replicas), and ticks are only
@@ -27,12 +36,10 @@ Actions, each applied to an immutable ``ModelState`` (see ``model_state``):
   a leader's Accept and Heartbeat) ahead of records is also tried with a crash right after those
   sends, before the records are durable (counts as a crash).
 
-The shell handles each ``Ready`` as a storage node does: send the early messages, persist the
-records (one batch, synced when asked), send the other messages, apply ``to_apply`` in slot order
-(one unsynced data batch) and call ``on_applied``; snapshot requests are answered with the
-applied data. Other crash points need no action: a crash after persisting and before sending
-equals a crash after sending whose messages are never delivered. An exception raised inside the
-core (or a broken shell contract) is a ``ModelFailure``.
+``model_shell`` handles each ``Ready`` as a storage node does. Other crash points need no action:
+a crash after persisting and before sending equals a crash after sending whose messages are
+never delivered. An exception raised inside the core (or a broken shell contract) is a
+``ModelFailure``.
 Pure: must not import ray or rocksdict.
 """
 
@@ -43,6 +50,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from raydynamo.consensus.membership import config_in
 from raydynamo.consensus.messages import (
     Accept,
     Accepted,
@@ -55,41 +63,21 @@ from raydynamo.consensus.messages import (
     Prepare,
     Promise,
     Reject,
-    may_precede_persist,
 )
 from raydynamo.consensus.replica import Replica
-from raydynamo.consensus.types import Ballot, Entry, EntryRecord, Ready, Value
-from raydynamo.sim.model_replica import (
-    TICK_S,
-    clone,
-    model_settings,
-    new_replica,
-    snapshot_message,
-)
-from raydynamo.sim.model_state import (
-    AppliedOp,
-    Disk,
-    DiskImage,
-    DiskOp,
-    MessageTable,
-    NodeState,
-    SnapshotOp,
-    freeze,
-    load,
-    seal,
-)
+from raydynamo.consensus.types import Entry, Value
+from raydynamo.sim.model_replica import TICK_S, clone, model_settings, new_replica
+from raydynamo.sim.model_shell import CrashBeforePersist, Shell, Vote
+from raydynamo.sim.model_state import Disk, DiskImage, MessageTable, NodeState, freeze, load, seal
 
-READY_ROUNDS_MAX = 64  # a Ready loop longer than this is a core that never settles
 NO_OPS_MAX = 2_000_000  # entries of the cache of deliveries that change nothing
-
-Vote = tuple[str, Ballot, int, Value]
 
 
 @dataclass(frozen=True, slots=True)
 class ModelConfig:
     """The bounds of one model check."""
 
-    replicas: int = 3
+    replicas: int = 3  # the initial members r0..
     candidates: tuple[str, ...] = ("r0", "r1")
     campaigns_max: int = 2  # per candidate
     campaign_order: tuple[str, ...] = ()  # if set: exactly who campaigns, in this order
@@ -99,10 +87,19 @@ class ModelConfig:
     ticks: bool = True
     log_retained_slots: int = 1  # compact behind every applied slot: snapshots get exercised
     prune: bool = True  # drop answers that can never change their destination again
+    joiners: int = 0  # replicas after the members, empty and joining from the start
+    targets: tuple[tuple[str, ...], ...] = ()  # configurations a leader may ask for
+    changes_max: int = 0  # membership changes a leader accepted, in total
 
     @property
     def members(self) -> tuple[str, ...]:
+        """The initial configuration."""
         return tuple(f"r{i}" for i in range(self.replicas))
+
+    @property
+    def replica_ids(self) -> tuple[str, ...]:
+        """Every replica of the model: the members, then the joiners."""
+        return tuple(f"r{i}" for i in range(self.replicas + self.joiners))
 
 
 class ModelFailure(Exception):
@@ -110,9 +107,9 @@ class ModelFailure(Exception):
 
 
 class Action(NamedTuple):
-    kind: str  # deliver, lose, campaign, propose, tick, crash
+    kind: str  # deliver, lose, campaign, propose, reconfig, tick, crash
     replica: str
-    arg: int = 0  # message id, or batches kept by a crash
+    arg: int = 0  # message id, batches kept by a crash, or index of a target configuration
     total: int = 0  # unsynced batches a crash could have kept
     crash_early: bool = False  # then crash after the early sends, before persisting
 
@@ -126,6 +123,7 @@ class ModelState(NamedTuple):
     crashes: int
     losses: int
     clocks: tuple[int, ...]  # per replica: now = clock * TICK_S (fingerprinted only as flags)
+    changes: int = 0
 
     def fingerprint(self, crashes_max: int) -> int:
         """Disks only matter while a crash may still read them."""
@@ -133,7 +131,7 @@ class ModelState(NamedTuple):
             nodes = tuple(n.fingerprint for n in self.nodes)
         else:
             nodes = tuple(n.memory for n in self.nodes)
-        counters = (self.campaigns, self.proposals, self.crashes, self.losses)
+        counters = (self.campaigns, self.proposals, self.crashes, self.losses, self.changes)
         return hash((nodes, self.network, self.votes, counters))
 
 
@@ -141,100 +139,31 @@ def proposal_value(number: int) -> Value:
     return (f"v{number}".encode(),)
 
 
-class CrashBeforePersist(Exception):
-    """The replica crashed after sending its early messages and before persisting."""
-
-
-class Shell:
-    """One replica's storage node for the length of one action. With ``crash_early``, the node
-    crashes in the first Ready that sends early messages (``may_precede_persist``) ahead of
-    records: after those messages left and before the records are durable."""
-
-    def __init__(
-        self,
-        table: MessageTable,
-        replica: Replica,
-        disk: Disk,
-        applied: tuple[Value, ...],
-        crash_early: bool = False,
-    ) -> None:
-        self.table = table
-        self.replica = replica
-        self.disk = disk
-        self.applied: list[Value] = list(applied)
-        self.sent: set[int] = set()
-        self.votes: set[Vote] = set()
-        self.crash_early = crash_early
-        self.early_cut = False  # a Ready sent early messages ahead of records
-
-    def drain(self) -> None:
-        for _ in range(READY_ROUNDS_MAX):
-            ready = self.replica.ready()
-            if ready.is_empty():
-                return
-            self._handle(ready)
-        raise AssertionError("the core kept producing Ready batches")
-
-    def _handle(self, ready: Ready) -> None:
-        early = [(to, m) for to, m in ready.messages if may_precede_persist(m)]
-        for to, msg in early:
-            self.sent.add(self.table.intern(to, msg))
-        if early and ready.records:
-            self.early_cut = True
-            if self.crash_early:
-                raise CrashBeforePersist()
-        self._persist(ready)
-        for to, msg in ready.messages:
-            if not may_precede_persist(msg):
-                self.sent.add(self.table.intern(to, msg))
-        snapshot = ready.snapshot_to_install
-        if snapshot is not None:
-            self.applied = list(snapshot.data)  # type: ignore[call-overload]
-        if ready.to_apply:
-            for slot, value in ready.to_apply:
-                assert slot == len(self.applied) + 1, f"to_apply skips to slot {slot}"
-                self.applied.append(value)
-            ops = tuple(AppliedOp(slot, value) for slot, value in ready.to_apply)
-            self.disk = self.disk.write(ops, sync=False)
-            self.replica.on_applied(ready.to_apply[-1][0])
-        for peer in ready.snapshot_requests:
-            msg = snapshot_message(self.replica, tuple(self.applied))
-            self.sent.add(self.table.intern(peer, msg))
-
-    def _persist(self, ready: Ready) -> None:
-        """One write batch; a vote (an entry not known chosen) counts once it is written."""
-        rid = self.replica.replica_id
-        batch: list[DiskOp] = list(ready.records)
-        for record in ready.records:
-            if isinstance(record, EntryRecord) and not record.entry.chosen:
-                entry = record.entry
-                self.votes.add((rid, entry.ballot, record.slot, entry.value))
-        snapshot = ready.snapshot_to_install
-        if snapshot is not None:
-            assert isinstance(snapshot.data, tuple), "model snapshots are applied values"
-            batch.append(SnapshotOp(snapshot.data))
-        self.disk = self.disk.write(tuple(batch), sync=ready.sync)
+class Refused(Exception):
+    """The core refused the input (a membership change it cannot make now): no transition."""
 
 
 class Model:
     def __init__(self, config: ModelConfig) -> None:
         self.config = config
         self.members = config.members
+        self.ids = config.replica_ids
         self.settings = model_settings(config.log_retained_slots)
         self.table = MessageTable()
         # (node fingerprint, message id) -> what delivering it sends and votes, for deliveries
         # that leave the node as it was: where those are already in the state, it is unchanged.
         self.no_ops: dict[tuple[int, int], tuple[frozenset[int], frozenset[Vote], bool]] = {}
         self.early_cut = False
-        assert set(config.candidates) <= set(self.members)
+        assert set(config.candidates) <= set(self.ids)
+        assert all(set(target) <= set(self.ids) for target in config.targets)
 
     def initial_state(self) -> ModelState:
         nodes = []
-        for rid in self.members:
+        for rid in self.ids:
             shell = self._restart(rid, DiskImage(), 0.0)
             nodes.append(freeze(shell.replica, shell.disk, tuple(shell.applied), 0.0))
         campaigns = (0,) * len(self.config.candidates)
-        clocks = (0,) * len(self.members)
+        clocks = (0,) * len(self.ids)
         state = ModelState(tuple(nodes), frozenset(), frozenset(), campaigns, 0, 0, 0, clocks)
         return self.seal(state)
 
@@ -251,14 +180,16 @@ class Model:
         out: list[Action] = []
         for mid in sorted(state.network):
             out.append(Action("deliver", self.table.envelopes[mid][0], mid))
-        for rid, node in zip(self.members, state.nodes, strict=True):
+        for rid, node in zip(self.ids, state.nodes, strict=True):
             if node.view.ballot is not None and state.proposals < cfg.proposals_max:
                 out.append(Action("propose", rid, state.proposals + 1))
+            if node.view.ballot is not None and state.changes < cfg.changes_max:
+                out += self._reconfigs(rid, node)
             if cfg.ticks and node.view.tickable:
                 out.append(Action("tick", rid))
         out += self._campaigns(state)
         if state.crashes < cfg.crashes_max:
-            for rid, node in zip(self.members, state.nodes, strict=True):
+            for rid, node in zip(self.ids, state.nodes, strict=True):
                 total = len(node.disk.tail)
                 for kept in range(total, -1, -1):
                     out.append(Action("crash", rid, kept, total))
@@ -288,16 +219,31 @@ class Model:
                     variants.append(current._replace(crash_early=True))
 
     def _campaigns(self, state: ModelState) -> list[Action]:
+        """Campaigns left, where the core would start one (``ReplicaView.may_lead``)."""
         cfg = self.config
         if cfg.campaign_order:
             done = sum(state.campaigns)
-            if done < len(cfg.campaign_order):
-                return [Action("campaign", cfg.campaign_order[done])]
-            return []
+            rids = list(cfg.campaign_order[done : done + 1])
+        else:
+            rids = [
+                rid
+                for i, rid in enumerate(cfg.candidates)
+                if state.campaigns[i] < cfg.campaigns_max
+            ]
         return [
             Action("campaign", rid)
-            for i, rid in enumerate(cfg.candidates)
-            if state.campaigns[i] < cfg.campaigns_max
+            for rid in rids
+            if state.nodes[self.ids.index(rid)].view.may_lead
+        ]
+
+    def _reconfigs(self, rid: str, node: NodeState) -> list[Action]:
+        """The changes a leader may be asked for: every target that is not its configuration
+        and keeps it a member. Whether it is one change away is the core's to judge."""
+        members = node.view.members
+        return [
+            Action("reconfig", rid, k)
+            for k, target in enumerate(self.config.targets)
+            if tuple(sorted(target)) != members and rid in target
         ]
 
     # --- doing one -------------------------------------------------------------------------------
@@ -325,7 +271,7 @@ class Model:
         if kind == "lose":
             network = state.network - {action.arg}
             return state._replace(network=network, losses=state.losses + 1)
-        i = self.members.index(action.replica)
+        i = self.ids.index(action.replica)
         node = state.nodes[i]
         clocks = state.clocks
         if kind == "tick":
@@ -343,7 +289,10 @@ class Model:
                 loaded[i] = load(node)
             replica = clone(loaded[i])
             shell = Shell(self.table, replica, node.disk, node.applied, action.crash_early)
-            self._input(replica, state, action, now)
+            try:
+                self._input(replica, action, now)
+            except Refused:
+                return None
             try:
                 shell.drain()
             except CrashBeforePersist:
@@ -365,11 +314,14 @@ class Model:
             proposals=state.proposals + (1 if kind == "propose" else 0),
             crashes=state.crashes + (1 if crashed else 0),
             clocks=clocks,
+            changes=state.changes + (1 if kind == "reconfig" else 0),
         )
 
     def _restart(self, rid: str, image: DiskImage, now: float) -> Shell:
         """A replica back from a crash, with what its disk kept, having handled its Readies."""
-        replica = new_replica(rid, self.members, self.settings, image.durable(), now)
+        joining = rid not in self.members
+        members = (*self.members, rid) if joining else self.members
+        replica = new_replica(rid, members, self.settings, image.durable(), now, joining)
         shell = Shell(self.table, replica, Disk(image, ()), image.applied)
         shell.drain()
         return shell
@@ -392,7 +344,7 @@ class Model:
             shell.early_cut,
         )
 
-    def _input(self, replica: Replica, state: ModelState, action: Action, now: float) -> None:
+    def _input(self, replica: Replica, action: Action, now: float) -> None:
         kind = action.kind
         if kind == "deliver":
             replica.step(self.table.envelopes[action.arg][1], now)
@@ -400,6 +352,9 @@ class Model:
             replica.campaign(now)
         elif kind == "propose":
             replica.propose(list(proposal_value(action.arg)), now)
+        elif kind == "reconfig":
+            if not replica.propose_config(self.config.targets[action.arg], now):
+                raise Refused()
         elif kind == "tick":
             replica.tick(now)
         else:
@@ -422,7 +377,7 @@ class Model:
         view = nodes[actor].view
         changed = (view.promised, view.reign) != (was.view.promised, was.view.reign)
         check = network if changed else sent
-        actor_id = self.members[actor]
+        actor_id = self.ids[actor]
         dead = []
         for mid in check:
             dest = table.envelopes[mid][0]
@@ -430,7 +385,7 @@ class Model:
                 if table.is_dead(mid, view.promised, view.reign):
                     dead.append(mid)
             elif mid in sent:
-                other = nodes[self.members.index(dest)].view
+                other = nodes[self.ids.index(dest)].view
                 if table.is_dead(mid, other.promised, other.reign):
                     dead.append(mid)
         return network.difference(dead) if dead else network
@@ -457,6 +412,9 @@ class Model:
             return f"{action.kind} {describe_message(dest, msg)}"
         if action.kind == "propose":
             return f"propose {fmt_value(proposal_value(action.arg))} at {rid}"
+        if action.kind == "reconfig":
+            target = fmt_members(tuple(sorted(self.config.targets[action.arg])))
+            return f"reconfig: ask leader {rid} to change the group to {target}"
         if action.kind == "tick":
             return f"tick {rid} (its clock advances {TICK_S}s: heartbeat, retransmits, catch-up)"
         if action.kind == "crash":
@@ -466,19 +424,27 @@ class Model:
 
     def describe_state(self, state: ModelState) -> list[str]:
         lines = []
-        for rid, node in zip(self.members, state.nodes, strict=True):
+        for rid, node in zip(self.ids, state.nodes, strict=True):
             r = load(node)
             log = ", ".join(f"{s}={fmt_entry(e)}" for s, e in sorted(r.log.entries.items()))
             applied = ", ".join(fmt_value(v) for v in node.applied)
+            configs = ", ".join(f"{fmt_members(c.members)}@{c.slot}" for c in r.membership.history)
             lines.append(
                 f"{rid}: {r.role.value} promised={r.promised if r.promised.round else 'none'}"
-                f" chosen<={r.log.chosen_through}"
+                f" chosen<={r.log.chosen_through} configs=[{configs}]"
                 f" log=[{log}] applied=[{applied}]"
             )
         return lines
 
 
+def fmt_members(members: tuple[str, ...]) -> str:
+    return "{" + ",".join(members) + "}"
+
+
 def fmt_value(value: Value) -> str:
+    members = config_in(value)
+    if members is not None:
+        return f"config{fmt_members(members)}"
     return "+".join(c.decode(errors="replace") for c in value) if value else "noop"
 
 
@@ -513,5 +479,6 @@ def describe_message(dest: str, msg: Message) -> str:
     if isinstance(msg, CatchUp):
         return f"{head} {_slots(msg.entries)} chosen<={msg.chosen_through}"
     if isinstance(msg, InstallSnapshot):
-        return f"{head} through slot {msg.last_slot}"
+        configs = ", ".join(f"{fmt_members(c.members)}@{c.slot}" for c in msg.configs)
+        return f"{head} through slot {msg.last_slot} configs [{configs}]"
     return f"{head} {msg!r}"
