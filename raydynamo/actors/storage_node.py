@@ -23,6 +23,8 @@ from raydynamo.storage.rocks import RocksEngine
 
 CALL_TIMEOUT_S = 60.0
 STORAGE_THREADS_MAX = 512
+PEER_THREADS_MAX = 64
+CONTROL_THREADS_MAX = 16
 GIL_SWITCH_INTERVAL_S = 0.0002
 
 
@@ -53,8 +55,18 @@ class RayTransport:
             raise
 
 
-@ray.remote(max_restarts=-1, max_task_retries=0, max_concurrency=STORAGE_THREADS_MAX)
+@ray.remote(
+    max_restarts=-1,
+    max_task_retries=0,
+    max_concurrency=STORAGE_THREADS_MAX,
+    concurrency_groups={"peers": PEER_THREADS_MAX, "control": CONTROL_THREADS_MAX},
+)
 class StorageNodeActor:
+    """Client calls (writes and reads) run in the default group; messages from peer nodes and
+    the controller's calls have thread pools of their own, so that clients filling every thread
+    can neither stall the replication other nodes wait on (which could deadlock two busy nodes)
+    nor make a busy node look dead to the controller's probes."""
+
     def __init__(self, node_id: str, config: dict[str, Any]) -> None:
         # The core thread gives up the GIL during every fsync; with Python's default 5 ms switch
         # interval, getting it back from a busy Ray thread can take longer than the fsync itself.
@@ -77,21 +89,27 @@ class StorageNodeActor:
         )
         self.host.start()
 
+    @ray.method(concurrency_group="control")
     def ping(self) -> str:
         return self.node_id
 
+    @ray.method(concurrency_group="control")
     def host_partition(self, partition_id: str, members: list[str], joining: bool = False) -> None:
         self.host.host_partition(partition_id, tuple(members), joining)
 
+    @ray.method(concurrency_group="control")
     def change_members(self, partition_id: str, members: list[str]) -> bool:
         return self.host.change_members(partition_id, tuple(members))
 
+    @ray.method(concurrency_group="control")
     def campaign(self, partition_id: str) -> None:
         self.host.campaign(partition_id)
 
+    @ray.method(concurrency_group="control")
     def transfer_leadership(self, partition_id: str, target: str) -> bool:
         return self.host.transfer_leadership(partition_id, target)
 
+    @ray.method(concurrency_group="peers")
     def deliver(self, sender: str, frame: bytes) -> bytes:
         return self.host.deliver(sender, frame)
 
@@ -100,6 +118,7 @@ class StorageNodeActor:
     ) -> list[Result]:
         return self.host.write(partition_id, requests, map_version)
 
+    @ray.method(concurrency_group="control")
     def set_map_version(self, partition_id: str, map_version: int) -> None:
         self.host.set_map_version(partition_id, map_version)
 
@@ -120,12 +139,15 @@ class StorageNodeActor:
     ) -> Result:
         return self.host.read_range(partition_id, start, end, consistent)
 
+    @ray.method(concurrency_group="control")
     def partition_stats(self, partition_id: str) -> Result:
         return self.host.partition_stats(partition_id)
 
+    @ray.method(concurrency_group="control")
     def drop_partition(self, partition_id: str) -> None:
         self.host.drop_partition(partition_id)
 
+    @ray.method(concurrency_group="control")
     def node_info(self) -> dict[str, Any]:
         """Where this node runs (its Ray node is its zone) and what it hosts."""
         replicas = self.host.status()
@@ -137,17 +159,22 @@ class StorageNodeActor:
             "leaders": sum(1 for r in replicas if r["role"] == "leader"),
         }
 
+    @ray.method(concurrency_group="control")
     def status(self) -> list[dict[str, Any]]:
         return self.host.status()
 
+    @ray.method(concurrency_group="control")
     def stats(self) -> dict[str, int]:
         return {**self.host.stats, "calls_out": self.host.peers.calls_out}
 
+    @ray.method(concurrency_group="control")
     def partition_state(self, partition_id: str) -> tuple[int, list[tuple[bytes, bytes]]]:
         return self.host.partition_state(partition_id)
 
+    @ray.method(concurrency_group="control")
     def shutdown(self) -> None:
         self.host.close()
 
+    @ray.method(concurrency_group="control")
     def pid(self) -> int:
         return os.getpid()
