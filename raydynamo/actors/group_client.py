@@ -80,8 +80,10 @@ class GroupClient:
         retry_pause_s: float = 0.05,
         calls_in_flight_max: int = 2,
         map_version: int = 0,
+        call_timeout_s: float = 5.0,
     ) -> None:
         self.partition_id = partition_id
+        self.call_timeout_s = call_timeout_s
         self.map_version = map_version
         self.members = list(members)
         self.namespace = namespace
@@ -114,7 +116,10 @@ class GroupClient:
         while time.monotonic() < deadline:
             target = self._next_target(tried)
             try:
-                reply = await getattr(self._handle(target), method).remote(self.partition_id, *args)
+                call = getattr(self._handle(target), method).remote(self.partition_id, *args)
+                # A node that hangs (cut off, not yet declared dead) must not hold the request
+                # for Ray's failure detection: move on; a retried write keeps its request id.
+                reply = await asyncio.wait_for(call, self.call_timeout_s)
             except Exception as err:  # the actor is down, restarting or unreachable
                 self.handles.pop(target, None)
                 last_error = err
