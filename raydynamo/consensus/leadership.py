@@ -236,6 +236,7 @@ class Leadership:
 
     def _cut(self, log: PaxosLog, out: Ready, now: float, value: Value) -> int:
         slot = self.next_slot
+        assert not log.is_chosen(slot), "a leader never cuts a slot already chosen"
         self.next_slot += 1
         log.put(slot, Entry(self.ballot, value))
         out.records.append(EntryRecord(slot, Entry(self.ballot, value)))

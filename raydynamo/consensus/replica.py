@@ -356,8 +356,13 @@ class Replica(ElectionsMixin):
             self.log.mark_chosen(slot, value)
             self._out.records.append(EntryRecord(slot, self.log.entries[slot]))
         self._advance_chosen()
-        if self.leadership is not None:
-            self.leadership.drop_inflight_through(self.log.chosen_through)
+        lead = self.leadership
+        if lead is not None and lead.leading and self.log.chosen_through >= lead.next_slot:
+            # Slots this reign never cut are chosen: a higher ballot leads. Cutting on from
+            # ``next_slot`` would overwrite a chosen entry here, so this reign ends.
+            self._step_down(now)
+        elif lead is not None:
+            lead.drop_inflight_through(self.log.chosen_through)
         if self.log.chosen_through < msg.chosen_through:
             self.catchup_requested_at = NEVER
             self._request_catchup(msg.sender, now)

@@ -5,10 +5,15 @@ real ``Replica`` (it does not re-implement Paxos) through every interleaving of 
 default: 3 replicas; r0 and r1 campaign at most twice each; two proposals of distinct one-command
 values; messages delivered in any order, any number of times; up to two crashes, each keeping any
 prefix of the unsynced disk tail, or striking between a leader's early sends and its persist;
-ticks; compaction after every applied slot, so lagging replicas need snapshots. ``model_world``
-lists the actions and bounds, ``model_state`` what a state is and how it is fingerprinted,
-``model_invariants`` what is checked in every state (agreement, safe proposals, learners, prefix,
-leader completeness; an exception inside the core is a violation too).
+ticks; compaction after every applied slot, so lagging replicas need snapshots. Membership
+changes go through the log as in the core: a joining replica exists from the start, and leaders
+are asked to add it and then to remove a member (or any target configuration: the core refuses
+what is not one change away), the removed replica running on. ``model_world`` lists the actions
+and bounds, ``model_state`` what a state is and how it is fingerprinted, ``model_invariants``
+what is checked in every state (agreement, safe proposals, learners, prefix, leader
+completeness, and that no two disjoint majorities may decide one slot, "majority" always
+meaning one of the configuration governing the slot; an exception inside the core is a
+violation too).
 
 Breadth-first order makes the first violation found one with a shortest trace. Distinct states
 are remembered by a 64-bit hash of their canonical fingerprint, as TLC does: the chance that two
@@ -17,8 +22,9 @@ of a million states collide is about 3e-8. The frontier keeps replicas pickled.
 These configurations are too large to exhaust in Python (none of them was exhausted at 600,000
 states), so ``check`` explores breadth-first within a states budget: every behaviour of up to
 ``depth_complete`` actions, and part of the next level. Since BFS only goes deep where the model
-is narrow, the default check (``DEFAULT_SUITE``) shares the budget between three runs: the full
-model, three reigns in a row, and crashes under two racing leaders. The tests exhaust smaller
+is narrow, the default check (``DEFAULT_SUITE``) shares the budget between six runs: the full
+model, three reigns in a row, crashes under two racing leaders, and three of membership changes
+(the broad one, and two narrow ones where a removed replica campaigns). The tests exhaust smaller
 configurations completely and find the mutants they plant in the core.
 
 Output: one JSON line (``states``, ``transitions``, ``depth``, ``violations``, ``complete``,
@@ -37,7 +43,14 @@ import time
 from dataclasses import dataclass, field
 
 from raydynamo.sim.model_invariants import first_violation
-from raydynamo.sim.model_world import Action, Model, ModelConfig, ModelFailure, ModelState
+from raydynamo.sim.model_world import (
+    Action,
+    Model,
+    ModelConfig,
+    ModelFailure,
+    ModelState,
+    links_cut,
+)
 
 # ``python -m raydynamo.sim check`` without bounds explores this many distinct states in all,
 # shared by the runs of ``DEFAULT_SUITE``: about two and a half minutes and 0.9 GB here.
@@ -186,15 +199,57 @@ class SuiteRun:
     share: float
 
 
-# Breadth-first search goes deep only where the model is narrow, so the default check runs three
+ADD_R3 = ("r0", "r1", "r2", "r3")
+# The group {r0,r1,r2} becomes {r0,r1,r2,r3} then {r0,r1,r3}: r3 joins, r2 is removed and runs on.
+ADD_THEN_REMOVE = ModelConfig(
+    joiners=1,
+    targets=(ADD_R3, ("r0", "r1", "r3")),
+    changes_max=2,
+    campaigns_max=1,
+    proposals_max=1,
+    crashes_max=1,
+)
+# r0 leads {r0,r1,r2} to {r0,r1} then {r0,r1,r3}, and r2, removed, campaigns knowing neither
+# change. The links r0-r1, r0-r3 and r1-r2 alone carry messages, so that BFS gets that deep: the
+# only quorum r2 can reach ({r1,r2}, a majority of {r0,r1,r2}) must not make it a leader.
+TWO_CHANGES_BEHIND = ModelConfig(
+    joiners=1,
+    targets=(("r0", "r1"), ("r0", "r1", "r3")),
+    changes_max=2,
+    candidates=("r0", "r2"),
+    campaign_order=("r0", "r2"),
+    proposals_max=1,
+    crashes_max=0,
+    ticks=False,
+    cut=links_cut(("r0", "r1", "r2", "r3"), (("r0", "r1"), ("r0", "r3"), ("r1", "r2"))),
+)
+# r1 leads {r0,r1,r2} to {r1,r2} then {r1,r2,r3}; r0, removed, campaigns afterwards (it may even
+# win a ballot, and must step down once it learns the change).
+REMOVED_CAMPAIGNS = ModelConfig(
+    joiners=1,
+    targets=(("r1", "r2"), ("r1", "r2", "r3")),
+    changes_max=2,
+    campaign_order=("r1", "r0"),
+    proposals_max=1,
+    crashes_max=0,
+    ticks=False,
+)
+
+# Breadth-first search goes deep only where the model is narrow, so the default check runs six
 # configurations: the full model (broad, shallow); three reigns in a row without crashes (deep
 # enough for a third leader to recover what the second chose over the first, or for a follower
-# to learn a commit point over a stale entry); and crashes under two racing leaders (deep enough
-# for a crash to erase what an answer promised).
+# to learn a commit point over a stale entry); crashes under two racing leaders (deep enough
+# for a crash to erase what an answer promised); membership changes with crashes (broad: an
+# addition and what races it); a removed replica campaigning two changes behind (explored
+# completely); and a removed replica campaigning after its removal. Each share keeps the
+# ``depth_complete`` its run had alone (10, 12, 12; 10, complete, 12).
 DEFAULT_SUITE = (
-    SuiteRun("everything", ModelConfig(), 0.4),
-    SuiteRun("three reigns", ModelConfig(campaign_order=("r0", "r1", "r0"), crashes_max=0), 0.35),
-    SuiteRun("crashes", ModelConfig(campaigns_max=1, crashes_max=2, ticks=False), 0.25),
+    SuiteRun("everything", ModelConfig(), 0.31),
+    SuiteRun("three reigns", ModelConfig(campaign_order=("r0", "r1", "r0"), crashes_max=0), 0.175),
+    SuiteRun("crashes", ModelConfig(campaigns_max=1, crashes_max=2, ticks=False), 0.21),
+    SuiteRun("membership", ADD_THEN_REMOVE, 0.165),
+    SuiteRun("two changes behind", TWO_CHANGES_BEHIND, 0.07),
+    SuiteRun("removed campaigns", REMOVED_CAMPAIGNS, 0.07),
 )
 
 

@@ -17,14 +17,15 @@ Then, in every state:
    lower ballot, that slot within ``recovered_through`` and the chosen value in its applied data
    or its log, and re-proposes (``inflight``) nothing else there;
 6. quorums: no two disjoint sets of replicas can each be a majority of a configuration that some
-   replica might use to decide the same slot. For a slot after a chosen change those are: the
-   configuration the change installed; the one before it, whose majority decided the change and
-   whose replicas that have not learned it still hold it (a leader with a lower ballot may learn
-   the change from a catch-up, which carries no ballot, and decide the next slot with the new
-   configuration: only the intersection with the majority that decided the change, and so
-   promised a higher ballot, stops it); and the configuration every leader counts that slot's
-   votes in, while a majority of it has promised no higher ballot than the leader's (it could
-   still decide). A candidate's promise quorum is checked by 5, through what it recovered.
+   replica might use to decide the same slot. Those are, for a slot: the configuration that
+   governs it, and the configuration any leader counts its votes in, while a majority of that
+   one has promised no higher ballot than the leader's (so that it could still decide); and for
+   the slot after a chosen change, the configurations before and after the change. The latter
+   pair is what a change must keep: a leader with a lower ballot may learn the change from a
+   catch-up (which carries no ballot) and decide the next slot with the new configuration, and
+   only the intersection with the majority that decided the change, which promised a higher
+   ballot, stops it; replicas that have not learned the change also still hold the old one.
+   A candidate's promise quorum is checked by 5, through what it recovered.
 Pure: must not import ray or rocksdict.
 """
 
@@ -189,10 +190,9 @@ def disjoint_majorities(
     return tuple(sorted(qa)), tuple(sorted(qb))
 
 
-def governing(changes: list[Change], slot: int) -> tuple[Change, Change | None]:
-    """The change in force at ``slot`` (chosen in an earlier slot) and the one before it."""
-    i = max(k for k, (chosen_in, _) in enumerate(changes) if chosen_in < slot)
-    return changes[i], changes[i - 1] if i > 0 else None
+def governing(changes: list[Change], slot: int) -> tuple[str, ...]:
+    """The configuration that governs ``slot``: the latest chosen in an earlier slot."""
+    return max(change for change in changes if change[0] < slot)[1]
 
 
 def _fmt(members: tuple[str, ...]) -> str:
@@ -225,9 +225,7 @@ def _quorums(
         for slot, members in sorted(view.deciders.items()):
             if not has_majority(live, members):
                 continue  # a higher ballot was promised by too many: it can never decide
-            (_, now), previous = governing(changes, slot)
-            for governs in (now,) if previous is None else (now, previous[1]):
-                how = f"leader {rid} counts its votes in {view.ballot}"
-                problem = _clash(slot, members, governs, how)
-                if problem is not None:
-                    yield problem
+            how = f"leader {rid} counts its votes in {ballot}, the slot is governed by the other"
+            problem = _clash(slot, members, governing(changes, slot), how)
+            if problem is not None:
+                yield problem

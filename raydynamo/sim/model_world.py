@@ -14,6 +14,8 @@ Actions, each applied to an immutable ``ModelState`` (see ``model_state``):
 - ``deliver m``: the destination steps message ``m``, which stays in the network;
 - ``lose m``: ``m`` leaves the network (``losses_max``, 0 by default: since a message may be
   never delivered anyway, a loss only removes choices; a test shows it adds no replica state);
+  a message sent on a ``cut`` link is lost at once (a partition: fewer behaviours, to reach deep
+  ones cheaply, as etcd's ``network.cut`` does);
 - ``campaign r``: a would-be leader (``candidates``) starts phase 1 (``campaigns_max`` each, or
   exactly the sequence ``campaign_order``), offered only while the core would let it (a known
   member of its configuration: a removed replica that has not learned it still campaigns);
@@ -90,6 +92,7 @@ class ModelConfig:
     joiners: int = 0  # replicas after the members, empty and joining from the start
     targets: tuple[tuple[str, ...], ...] = ()  # configurations a leader may ask for
     changes_max: int = 0  # membership changes a leader accepted, in total
+    cut: tuple[tuple[str, str], ...] = ()  # (sender, destination) links that lose everything
 
     @property
     def members(self) -> tuple[str, ...]:
@@ -100,6 +103,15 @@ class ModelConfig:
     def replica_ids(self) -> tuple[str, ...]:
         """Every replica of the model: the members, then the joiners."""
         return tuple(f"r{i}" for i in range(self.replicas + self.joiners))
+
+
+def links_cut(
+    ids: tuple[str, ...], kept: tuple[tuple[str, str], ...]
+) -> tuple[tuple[str, str], ...]:
+    """For ``ModelConfig.cut``: every link between two of ``ids`` but the ``kept`` ones (both
+    ways)."""
+    both = set(kept) | {(b, a) for a, b in kept}
+    return tuple((a, b) for a in ids for b in ids if a != b and (a, b) not in both)
 
 
 class ModelFailure(Exception):
@@ -148,6 +160,7 @@ class Model:
         self.config = config
         self.members = config.members
         self.ids = config.replica_ids
+        self.cut = frozenset(config.cut)
         self.settings = model_settings(config.log_retained_slots)
         self.table = MessageTable()
         # (node fingerprint, message id) -> what delivering it sends and votes, for deliveries
@@ -301,6 +314,8 @@ class Model:
                 if action.crash_early:
                     return None
                 self.early_cut = shell.early_cut
+        if self.cut:  # lost as they are sent
+            shell.sent = {mid for mid in shell.sent if self._link(mid) not in self.cut}
         nodes = list(state.nodes)
         nodes[i] = freeze(shell.replica, shell.disk, tuple(shell.applied), now)
         if kind == "deliver" and nodes[i].fingerprint == node.fingerprint:
@@ -389,6 +404,10 @@ class Model:
                 if table.is_dead(mid, other.promised, other.reign):
                     dead.append(mid)
         return network.difference(dead) if dead else network
+
+    def _link(self, mid: int) -> tuple[str, str]:
+        dest, msg = self.table.envelopes[mid]
+        return msg.sender, dest
 
     def _count_campaign(self, state: ModelState, action: Action) -> tuple[int, ...]:
         if action.kind != "campaign":
