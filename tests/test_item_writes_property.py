@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from raydynamo.api.errors import ConditionalCheckFailedException
-from raydynamo.api.operations.write_plan import plan_delete_item, plan_put_item, plan_update_item
-from raydynamo.api.operations.writes import delete_item, put_item, update_item
+from raydynamo.operations.write_plan import plan_delete_item, plan_put_item, plan_update_item
+from raydynamo.operations.writes import delete_item, put_item, update_item
 from raydynamo.partition.item_writes import ItemWrite, encode_item_write
 from tests.test_op_writes_support import new_world, run
 

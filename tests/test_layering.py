@@ -11,7 +11,16 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "raydynamo"
-PURE_LAYERS = ("consensus", "partition", "metadata", "admission", "api", "sim")
+PURE_LAYERS = (
+    "consensus",
+    "partition",
+    "metadata",
+    "admission",
+    "api",
+    "operations",
+    "node",
+    "sim",
+)
 
 
 def imported_modules(path: Path) -> set[str]:

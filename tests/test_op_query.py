@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from raydynamo.api.operations.query import query
+from raydynamo.operations.query import query
 from tests.test_op_reads_support import B, N, S, World
 
 INVALID = "One or more parameter values were invalid: "

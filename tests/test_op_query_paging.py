@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from raydynamo.api.expressions import SortKeyCondition
-from raydynamo.api.operations.query import query
+from raydynamo.operations.query import query
 from tests.test_op_reads_support import World
 
 TABLES = {"N": "numbers", "S": "composite", "B": "binary"}

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from raydynamo.api.errors import ProvisionedThroughputExceededException
-from raydynamo.api.operations.batch_get import batch_get_item
-from raydynamo.api.operations.reads import get_item
+from raydynamo.operations.batch_get import batch_get_item
+from raydynamo.operations.reads import get_item
 from tests.test_op_reads_support import B, N, S, World
 
 INVALID = "One or more parameter values were invalid: "

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from raydynamo.api.operations.scan import scan, segment_range
 from raydynamo.api.schema import item_key_hash
+from raydynamo.operations.scan import scan, segment_range
 from tests.test_op_reads_support import N, S, World
 
 INVALID = "One or more parameter values were invalid: "

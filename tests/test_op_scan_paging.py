@@ -14,7 +14,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from raydynamo.api.operations.scan import scan
+from raydynamo.operations.scan import scan
 from tests.test_op_reads_support import World
 
 PAGES_MAX = 500

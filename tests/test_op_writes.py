@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from raydynamo.api.errors import ConditionalCheckFailedException, ValidationException
-from raydynamo.api.operations.writes import delete_item, put_item, update_item
+from raydynamo.operations.writes import delete_item, put_item, update_item
 from tests.test_op_writes_support import new_world, run
 
 KEY = {"pk": {"S": "k"}}

@@ -18,7 +18,7 @@ from raydynamo.api.errors import (
     ServiceUnavailable,
     ValidationException,
 )
-from raydynamo.api.operations.batch_write import batch_write_item
+from raydynamo.operations.batch_write import batch_write_item
 from tests.test_op_writes_support import new_world, run
 
 NOT_ONE = (

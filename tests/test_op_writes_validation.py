@@ -18,7 +18,7 @@ from raydynamo.api.errors import (
     SerializationException,
     ValidationException,
 )
-from raydynamo.api.operations.writes import delete_item, put_item, update_item
+from raydynamo.operations.writes import delete_item, put_item, update_item
 from tests.test_op_writes_support import new_world, run
 
 OPERATIONS = {"PutItem": put_item, "UpdateItem": update_item, "DeleteItem": delete_item}

@@ -1,7 +1,7 @@
 """The request router: a plain class the driver embeds, and an actor for other clients.
 
 ``Router.call(operation, request)`` is the driver's ``RequestHandler``: table operations go to
-the controller; item operations run the DynamoDB logic of ``api.operations`` against the router's
+the controller; item operations run the DynamoDB logic of ``operations`` against the router's
 cached view of tables and partition maps, sending partition commands and reads through one
 coalescing ``GroupClient`` per partition (writes and strong reads to the leader, eventually
 consistent reads to any replica; leader hints followed; retries keep request ids).
@@ -36,12 +36,12 @@ from raydynamo.api.errors import (
     ValidationException,
     from_wire,
 )
-from raydynamo.api.operations import batch_get, batch_write, query, reads, scan, writes
 from raydynamo.api.schema import TableSchema
 from raydynamo.config import RaydynamoConfig, config_from_dict
 from raydynamo.metadata.partition_map import PartitionMap, PartitionRange
 from raydynamo.metadata.route_cache import RouteCache
 from raydynamo.metadata.tables import TableDescription, TableStatus
+from raydynamo.operations import batch_get, batch_write, query, reads, scan, writes
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def _tables_of(request: dict[str, Any]) -> list[str]:
 
 
 class _CatalogView:
-    """``api.operations.common.TableCatalogView`` over the router's cache."""
+    """``operations.common.TableCatalogView`` over the router's cache."""
 
     def __init__(self, router: Router) -> None:
         self.router = router
@@ -116,7 +116,7 @@ class _CatalogView:
 
 
 class _Transport:
-    """``api.operations.common.PartitionTransport`` over coalescing group clients."""
+    """``operations.common.PartitionTransport`` over coalescing group clients."""
 
     def __init__(self, router: Router) -> None:
         self.router = router

@@ -1,6 +1,6 @@
 """What the data path needs to know of a table: its name, id and primary key schema.
 
-Routers, the operation planners (``api/operations``) and the partition executors all take a
+Routers, the operation planners (``operations``) and the partition executors all take a
 ``TableSchema``; the metadata layer builds it from the table's description. Also here: how an
 item is stored (its storage key and its encoded value), shared by the write and read paths.
 Pure: no ray, no rocksdict.

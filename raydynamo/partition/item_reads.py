@@ -2,7 +2,7 @@
 
 Role: ``execute_read(view, keys, read_request)`` runs one read request on a replica's data (the
 leader's under lease for strongly consistent reads, any replica's otherwise) and returns a plain
-dict. The router (``api/operations``) builds requests with the frozen dataclasses below
+dict. The router (``operations``) builds requests with the frozen dataclasses below
 (``GetRead``, ``QueryRead``, ``ScanRead``; ``to_wire()`` gives the msgpack-able dict the
 transport carries) and reads answers with ``GetResult.from_wire`` / ``PageResult.from_wire``.
 

@@ -20,15 +20,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from raydynamo.api.operations.capacity import consumed_capacity, write_units
-from raydynamo.api.operations.common import (
+from raydynamo.operations.capacity import consumed_capacity, write_units
+from raydynamo.operations.common import (
     PartitionTransport,
     TableCatalogView,
     client_operation,
     new_request_id,
     raise_for_result,
 )
-from raydynamo.api.operations.write_plan import (
+from raydynamo.operations.write_plan import (
     PlannedWrite,
     plan_delete_item,
     plan_put_item,

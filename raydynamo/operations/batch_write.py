@@ -24,12 +24,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from raydynamo.api.errors import ClientError, ValidationException
-from raydynamo.api.operations.capacity import (
+from raydynamo.api.schema import TableSchema
+from raydynamo.api.values import validate_attribute_value, validate_item, value_type
+from raydynamo.operations.capacity import (
     CapacityTally,
     consumed_capacity_list,
     write_units,
 )
-from raydynamo.api.operations.common import (
+from raydynamo.operations.common import (
     KEY_MISMATCH,
     RETURN_ITEM_COLLECTION_METRICS,
     ConstraintErrors,
@@ -47,8 +49,6 @@ from raydynamo.api.operations.common import (
     validate_item_for,
     validate_key_for,
 )
-from raydynamo.api.schema import TableSchema
-from raydynamo.api.values import validate_attribute_value, validate_item, value_type
 from raydynamo.partition.item_writes import (
     DeleteItemOp,
     ItemOp,

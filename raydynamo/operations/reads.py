@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from raydynamo.api.expressions import check_parameter_mix, compile_request
-from raydynamo.api.operations.capacity import consumed_capacity, read_units
-from raydynamo.api.operations.common import (
+from raydynamo.operations.capacity import consumed_capacity, read_units
+from raydynamo.operations.common import (
     ConstraintErrors,
     Located,
     PartitionTransport,
@@ -32,7 +32,7 @@ from raydynamo.api.operations.common import (
     locate,
     raise_for_result,
 )
-from raydynamo.api.operations.read_common import (
+from raydynamo.operations.read_common import (
     BOOL,
     DICT,
     STR,

@@ -38,7 +38,10 @@ from raydynamo.api.expressions import (
     translate_key_conditions,
 )
 from raydynamo.api.expressions import KeySchema as ConditionKeySchema
-from raydynamo.api.operations.common import (
+from raydynamo.api.schema import Item, TableSchema, storage_key
+from raydynamo.api.values import canonicalize
+from raydynamo.metadata.partition_map import PartitionRange
+from raydynamo.operations.common import (
     CONDITIONAL_OPERATORS,
     SELECT_VALUES,
     ConstraintErrors,
@@ -50,7 +53,7 @@ from raydynamo.api.operations.common import (
     client_operation,
     raise_for_result,
 )
-from raydynamo.api.operations.read_common import (
+from raydynamo.operations.read_common import (
     BOOL,
     DICT,
     INT,
@@ -75,9 +78,6 @@ from raydynamo.api.operations.read_common import (
     translate_attributes,
     translate_legacy_filter,
 )
-from raydynamo.api.schema import Item, TableSchema, storage_key
-from raydynamo.api.values import canonicalize
-from raydynamo.metadata.partition_map import PartitionRange
 from raydynamo.partition.item_reads import PageOptions, PageResult, QueryRead
 from raydynamo.storage.keycodec import encode_key_value, key_hash
 

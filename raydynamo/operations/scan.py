@@ -31,7 +31,9 @@ from typing import Any
 
 from raydynamo.api.errors import ValidationException
 from raydynamo.api.expressions import check_parameter_mix, compile_request
-from raydynamo.api.operations.common import (
+from raydynamo.api.schema import Item, TableSchema, item_key_hash, storage_key
+from raydynamo.metadata.partition_map import HASH_SPACE, PartitionRange
+from raydynamo.operations.common import (
     CONDITIONAL_OPERATORS,
     SELECT_VALUES,
     ConstraintErrors,
@@ -43,7 +45,7 @@ from raydynamo.api.operations.common import (
     client_operation,
     raise_for_result,
 )
-from raydynamo.api.operations.read_common import (
+from raydynamo.operations.read_common import (
     BOOL,
     DICT,
     INT,
@@ -70,8 +72,6 @@ from raydynamo.api.operations.read_common import (
     translate_attributes,
     translate_legacy_filter,
 )
-from raydynamo.api.schema import Item, TableSchema, item_key_hash, storage_key
-from raydynamo.metadata.partition_map import HASH_SPACE, PartitionRange
 from raydynamo.partition.item_reads import PAGE_SIZE_MAX_BYTES, PageOptions, PageResult, ScanRead
 
 SCAN_PARAMETERS = (

@@ -33,7 +33,9 @@ from raydynamo.api.expressions import (
 )
 from raydynamo.api.expressions.request import OPERATION_EXPRESSIONS, OPERATION_LEGACY
 from raydynamo.api.expressions.request import check_parameter_mix as _check_mix
-from raydynamo.api.operations.common import (
+from raydynamo.api.schema import TableSchema
+from raydynamo.api.values import validate_attribute_value, validate_item, validate_item_size
+from raydynamo.operations.common import (
     RETURN_ITEM_COLLECTION_METRICS,
     RETURN_VALUES,
     RETURN_VALUES_ON_CONDITION_CHECK_FAILURE,
@@ -48,8 +50,6 @@ from raydynamo.api.operations.common import (
     validate_item_for,
     validate_key_for,
 )
-from raydynamo.api.schema import TableSchema
-from raydynamo.api.values import validate_attribute_value, validate_item, validate_item_size
 from raydynamo.partition.item_writes import (
     DeleteItemOp,
     ItemOp,

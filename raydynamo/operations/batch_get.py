@@ -28,12 +28,15 @@ import msgpack
 
 from raydynamo.api.errors import ClientError, ValidationException, from_wire
 from raydynamo.api.expressions import check_parameter_mix, compile_request
-from raydynamo.api.operations.capacity import (
+from raydynamo.api.sizes import item_size
+from raydynamo.api.values import canonicalize
+from raydynamo.metadata.partition_map import PartitionRange
+from raydynamo.operations.capacity import (
     CapacityTally,
     consumed_capacity_list,
     read_units,
 )
-from raydynamo.api.operations.common import (
+from raydynamo.operations.common import (
     ConstraintErrors,
     Located,
     PartitionTransport,
@@ -45,7 +48,7 @@ from raydynamo.api.operations.common import (
     client_operation,
     locate,
 )
-from raydynamo.api.operations.read_common import (
+from raydynamo.operations.read_common import (
     BOOL,
     DICT,
     LIST,
@@ -59,9 +62,6 @@ from raydynamo.api.operations.read_common import (
     selection_of,
     translate_attributes,
 )
-from raydynamo.api.sizes import item_size
-from raydynamo.api.values import canonicalize
-from raydynamo.metadata.partition_map import PartitionRange
 from raydynamo.partition.item_reads import GetRead, GetResult
 
 BATCH_GET_PARAMETERS = ("RequestItems", "ReturnConsumedCapacity")
