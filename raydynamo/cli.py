@@ -1,5 +1,7 @@
 """The ``raydynamo`` command: run the service on a Ray cluster.
 
+    raydynamo serve  [--host 127.0.0.1] [--port 8000] [--config ...]    local Ray + service +
+                                                                       DynamoDB endpoint, foreground
     raydynamo up     [--address auto] [--config configs/cluster.yaml]   start (detached actors)
     raydynamo down   [--address auto] [--config ...] [--wipe]          stop them
     raydynamo status [--address auto] [--config ...] [--json]          tables, partitions, nodes
@@ -35,25 +37,28 @@ def _ray_init(address: str | None, config: RaydynamoConfig) -> None:
 
 def cmd_up(ns: argparse.Namespace, config: RaydynamoConfig) -> int:
     from raydynamo.actors.service import service_running, start_service
+    from raydynamo.endpoint.node import start_node_endpoints
 
     _ray_init(ns.address, config)
     if service_running(config.cluster.namespace):
         print(f"raydynamo is already running in namespace {config.cluster.namespace!r}")
-        return 0
-    start_service(config, detached=True)
-    print(
-        f"raydynamo is up in namespace {config.cluster.namespace!r}: "
-        f"{config.cluster.storage_nodes} storage nodes, "
-        f"{config.cluster.metadata_shards} metadata shards, {config.cluster.routers} routers"
-    )
+    else:
+        start_service(config, detached=True)
+        print(
+            f"raydynamo is up in namespace {config.cluster.namespace!r}: "
+            f"{config.cluster.storage_nodes} storage nodes, "
+            f"{config.cluster.metadata_shards} metadata shards, {config.cluster.routers} routers"
+        )
+    print(render_endpoints(start_node_endpoints(config)))
     return 0
 
 
 def cmd_down(ns: argparse.Namespace, config: RaydynamoConfig) -> int:
     from raydynamo.actors.service import stop_service
+    from raydynamo.endpoint.node import stop_node_endpoints
 
     _ray_init(ns.address, config)
-    stopped = stop_service(config)
+    stopped = stop_node_endpoints(config) + stop_service(config)
     print(f"stopped {len(stopped)} actors" if stopped else "raydynamo was not running")
     if ns.wipe:
         shutil.rmtree(config.storage.data_dir, ignore_errors=True)
@@ -85,10 +90,22 @@ def render_status(status: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def render_endpoints(endpoints: list[dict[str, Any]]) -> str:
+    lines = ["endpoints (DynamoDB API, one per Ray node):"]
+    if not endpoints:
+        lines.append("  (none)")
+    for endpoint in sorted(endpoints, key=lambda e: str(e.get("node_id"))):
+        node = str(endpoint.get("node_id", "?"))[:12]
+        where = endpoint.get("url") or f"NOT SERVING ({endpoint.get('error')})"
+        lines.append(f"  node {node:<12} {where}")
+    return "\n".join(lines)
+
+
 def cmd_status(ns: argparse.Namespace, config: RaydynamoConfig) -> int:
     import ray
 
     from raydynamo.actors.controller import CONTROLLER_NAME
+    from raydynamo.endpoint.node import node_endpoints
 
     _ray_init(ns.address, config)
     try:
@@ -97,8 +114,24 @@ def cmd_status(ns: argparse.Namespace, config: RaydynamoConfig) -> int:
         print(f"raydynamo is not running in namespace {config.cluster.namespace!r}")
         return 1
     status = ray.get(controller.status.remote(), timeout=60)
-    print(json.dumps(status, indent=2, default=str) if ns.json else render_status(status))
+    endpoints = node_endpoints(config)
+    if ns.json:
+        print(json.dumps({**status, "endpoints": endpoints}, indent=2, default=str))
+    else:
+        print(render_status(status))
+        print(render_endpoints(endpoints))
     return 0
+
+
+def cmd_serve(ns: argparse.Namespace, config: RaydynamoConfig) -> int:
+    from raydynamo.endpoint.serve import run_serve, with_address
+
+    try:
+        config = with_address(config, ns.host, ns.port)
+    except ValueError as err:
+        print(f"raydynamo: {err}", file=sys.stderr)
+        return 2
+    return run_serve(config)
 
 
 def cmd_demo(ns: argparse.Namespace, config: RaydynamoConfig) -> int:
@@ -107,7 +140,13 @@ def cmd_demo(ns: argparse.Namespace, config: RaydynamoConfig) -> int:
     return run_demo(address=ns.address, config_path=ns.config)
 
 
-COMMANDS = {"up": cmd_up, "down": cmd_down, "status": cmd_status, "demo": cmd_demo}
+COMMANDS = {
+    "serve": cmd_serve,
+    "up": cmd_up,
+    "down": cmd_down,
+    "status": cmd_status,
+    "demo": cmd_demo,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,8 +154,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMANDS:
         cmd = sub.add_parser(name)
-        cmd.add_argument("--address", default=None, help="Ray address (auto, ray://..., host:port)")
-        cmd.add_argument("--config", default=None, help="a YAML file under configs/")
+        if name == "serve":
+            cmd.add_argument("--host", default=None, help="listen address (config: endpoint.host)")
+            cmd.add_argument("--port", type=int, default=None, help="port (config: endpoint.port)")
+        else:
+            cmd.add_argument("--address", default=None, help="Ray address (auto, host:port)")
+        cmd.add_argument("--config", default=None, help="a YAML file, or a name under configs/")
         if name == "down":
             cmd.add_argument("--wipe", action="store_true", help="also delete the data directory")
         if name == "status":

@@ -121,6 +121,55 @@ class ControllerConfig(_Frozen):
     )
 
 
+class EndpointCredential(_Frozen):
+    access_key_id: str = Field(
+        min_length=1, description="An access key id clients sign requests with (SigV4)."
+    )
+    secret_access_key: str = Field(
+        min_length=1, repr=False, description="Its secret access key; keep it out of git."
+    )
+
+
+class EndpointConfig(_Frozen):
+    host: str = Field("127.0.0.1", description="Address the DynamoDB endpoint listens on.")
+    port: int = Field(8000, ge=0, le=65535, description="Its TCP port (0: any free port).")
+    auth: Literal["none", "sigv4"] = Field(
+        "none",
+        description="none: accept every request; sigv4: verify each request's AWS Signature "
+        "Version 4 against credentials.",
+    )
+    credentials: tuple[EndpointCredential, ...] = Field(
+        (), description="The access keys accepted with auth: sigv4."
+    )
+    tls_certificate_path: str | None = Field(
+        None, description="PEM certificate (chain) for HTTPS; unset serves plain HTTP."
+    )
+    tls_key_path: str | None = Field(None, description="PEM private key of that certificate.")
+    processes: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Server processes per endpoint sharing the port (SO_REUSEPORT), each "
+        "embedding its own router.",
+    )
+    concurrency_max: int = Field(
+        1000, ge=1, description="Open connections and requests beyond which new ones get 503."
+    )
+    request_bytes_max: int = Field(
+        16 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body accepted, compressed or not (DynamoDB's: 16 MB).",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EndpointConfig:
+        if self.auth == "sigv4" and not self.credentials:
+            raise ValueError("auth: sigv4 needs at least one entry in credentials")
+        if (self.tls_certificate_path is None) != (self.tls_key_path is None):
+            raise ValueError("tls_certificate_path and tls_key_path go together")
+        return self
+
+
 class ClusterConfig(_Frozen):
     namespace: str = Field("raydynamo", description="Ray namespace of the named actors.")
     storage_nodes: int = Field(3, ge=1, description="Storage node actors to start.")
@@ -148,6 +197,9 @@ class RaydynamoConfig(_Frozen):
     router: RouterConfig = Field(default_factory=RouterConfig, description="Request routing.")
     controller: ControllerConfig = Field(
         default_factory=ControllerConfig, description="Table management and healing."
+    )
+    endpoint: EndpointConfig = Field(
+        default_factory=EndpointConfig, description="The DynamoDB wire endpoint (HTTP)."
     )
 
 

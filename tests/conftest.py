@@ -81,3 +81,12 @@ def client(service: object) -> Iterator[object]:
     client = raydynamo.connect(config=service)  # type: ignore[arg-type]
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def endpoint(service: object) -> Iterator[str]:
+    """The DynamoDB endpoint (no auth) in front of the session's service; yields its URL."""
+    from tests.endpoint_support import serving, with_endpoint
+
+    with serving(with_endpoint(service)) as url:  # type: ignore[arg-type]
+        yield url

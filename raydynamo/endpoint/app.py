@@ -1,0 +1,262 @@
+"""The ASGI application speaking DynamoDB's JSON 1.0 protocol in front of a request handler.
+
+Role: one request at a time, in this order (each refusal is DynamoDB's error, never a stack
+trace; nothing from the inside, such as exception text, reaches the client):
+
+1. ``GET /`` (or ``HEAD``) answers a health check; any other method but ``POST`` is refused.
+2. The body is read up to DynamoDB's 16 MB limit, whether it comes with a ``Content-Length`` or
+   chunked: past the limit the rest is read and thrown away (up to another limit's worth, so the
+   client is still listening when the 413 answer arrives) and never kept.
+3. ``X-Amz-Target: DynamoDB_20120810.<Operation>`` must name an operation the handler serves
+   (``UnknownOperationException`` otherwise); the content type must be JSON.
+4. With SigV4 configured, the signature is verified over the body as sent
+   (``raydynamo.endpoint.sigv4``), before anything parses it.
+5. A ``Content-Encoding: gzip`` (or ``deflate``) body is inflated, again within 16 MB.
+6. The JSON is parsed and checked against botocore's model (``raydynamo.endpoint.shapes``):
+   exact numbers, base64 decoded, unknown members dropped.
+7. ``handler.call(operation, request)``; its ``ClientError`` becomes an error answer, anything
+   else an ``InternalServerError`` (logged here with its traceback, not sent).
+
+Every answer carries ``x-amzn-RequestId`` and ``x-amz-crc32`` (``raydynamo.endpoint.wire``).
+The handler is any ``RequestHandler`` (the driver's contract); the server wiring embeds the
+router. Concurrency is the server's: each request is a task on the one event loop, and the
+handler coalesces concurrent requests itself.
+
+Pure: must not import ray or rocksdict.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from collections.abc import Awaitable, Callable, Collection, MutableMapping
+from typing import Any
+
+from raydynamo.api.errors import ClientError, InternalServerError, SerializationException
+from raydynamo.driver.handler import RequestHandler
+from raydynamo.endpoint import shapes
+from raydynamo.endpoint.sigv4 import SignedRequest, SigV4Verifier
+from raydynamo.endpoint.wire import (
+    ACCEPTED_CONTENT_TYPES,
+    INTERNAL_ERROR,
+    REQUEST_BYTES_MAX,
+    TARGET_PREFIX,
+    UNKNOWN_OPERATION,
+    RequestEntityTooLarge,
+    UnknownOperationException,
+    encode_body,
+    error_body,
+    new_request_id,
+    response_headers,
+)
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+HEALTH_TEXT = b"healthy: raydynamo "
+
+
+class ClientDisconnected(Exception):
+    """The client went away before its request was read; nobody is left to answer."""
+
+
+def _headers(scope: Scope) -> dict[str, list[str]]:
+    headers: dict[str, list[str]] = {}
+    for raw_name, raw_value in scope.get("headers", ()):
+        name = raw_name.decode("latin-1").lower()
+        headers.setdefault(name, []).append(raw_value.decode("latin-1"))
+    return headers
+
+
+def _first(headers: dict[str, list[str]], name: str) -> str | None:
+    values = headers.get(name)
+    return values[0] if values else None
+
+
+def too_large(limit_bytes: int) -> RequestEntityTooLarge:
+    return RequestEntityTooLarge(f"Request size exceeded {limit_bytes} bytes")
+
+
+async def _drain(receive: Receive, bytes_max: int) -> None:
+    """Read and drop the rest of a refused body, up to ``bytes_max``."""
+    dropped = 0
+    while dropped <= bytes_max:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        dropped += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
+
+
+async def read_body(receive: Receive, declared_bytes: int | None, limit_bytes: int) -> bytes:
+    """The request body, refused with ``RequestEntityTooLarge`` past ``limit_bytes``."""
+    if declared_bytes is not None and declared_bytes > limit_bytes:
+        await _drain(receive, limit_bytes)
+        raise too_large(limit_bytes)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientDisconnected()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit_bytes:
+            chunks.clear()
+            if message.get("more_body", False):
+                await _drain(receive, limit_bytes)
+            raise too_large(limit_bytes)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def inflate(body: bytes, encoding: str, limit_bytes: int) -> bytes:
+    """``body`` decoded from its ``Content-Encoding``, within ``limit_bytes``."""
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding == "gzip":
+        window_bits = 16 + zlib.MAX_WBITS
+    elif encoding == "deflate":
+        window_bits = zlib.MAX_WBITS
+    else:
+        raise SerializationException(f"Unsupported Content-Encoding: {encoding}")
+    inflater = zlib.decompressobj(window_bits)
+    try:
+        inflated = inflater.decompress(body, limit_bytes + 1)
+    except zlib.error:
+        raise SerializationException(f"The request body is not valid {encoding} data") from None
+    if len(inflated) > limit_bytes or inflater.unconsumed_tail:
+        raise too_large(limit_bytes)
+    if not inflater.eof:
+        raise SerializationException(f"The request body is not valid {encoding} data")
+    return inflated
+
+
+class EndpointApp:
+    """The ASGI 3 application (see the module docstring)."""
+
+    def __init__(
+        self,
+        handler: RequestHandler,
+        *,
+        operations: Collection[str],
+        verifier: SigV4Verifier | None = None,
+        request_bytes_max: int = REQUEST_BYTES_MAX,
+    ) -> None:
+        self.handler = handler
+        self.operations = frozenset(operations)
+        self.verifier = verifier
+        self.request_bytes_max = request_bytes_max
+        self.decoders = shapes.ShapeDecoders()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        request_id = new_request_id()
+        method = scope.get("method", "")
+        if method in ("GET", "HEAD"):
+            await self._send(send, 200, HEALTH_TEXT, request_id, "text/plain", method == "HEAD")
+            return
+        try:
+            if method != "POST":
+                raise UnknownOperationException(UNKNOWN_OPERATION)
+            response = await self._answer(scope, receive)
+            status, body = 200, encode_body(response)
+        except ClientDisconnected:
+            return
+        except ClientError as err:
+            status, body = _error_answer(err)
+        except Exception:
+            log.exception("request %s failed inside the endpoint", request_id)
+            status, body = _error_answer(InternalServerError(INTERNAL_ERROR))
+        await self._send(send, status, body, request_id)
+
+    async def _answer(self, scope: Scope, receive: Receive) -> dict[str, Any]:
+        headers = _headers(scope)
+        declared = _first(headers, "content-length")
+        declared_bytes = int(declared) if declared and declared.isdigit() else None
+        body = await read_body(receive, declared_bytes, self.request_bytes_max)
+        operation = self._operation(headers, body)
+        if self.verifier is not None:
+            self.verifier.verify(_signed_request(scope, headers, body))
+        body = inflate(body, _first(headers, "content-encoding") or "", self.request_bytes_max)
+        model = shapes.operation_model(operation)
+        assert model is not None  # _operation only lets DynamoDB's operations through
+        request = self.decoders.decode_input(model, shapes.parse_json(body))
+        response = await self.handler.call(operation, request)
+        if not isinstance(response, dict):
+            raise TypeError(f"handler returned {type(response).__name__}")
+        response.pop("ResponseMetadata", None)
+        return response
+
+    def _operation(self, headers: dict[str, list[str]], body: bytes) -> str:
+        content_type = (_first(headers, "content-type") or "").split(";")[0].strip().lower()
+        if body and content_type not in ACCEPTED_CONTENT_TYPES:
+            raise UnknownOperationException(UNKNOWN_OPERATION)
+        prefix, _, operation = (_first(headers, "x-amz-target") or "").partition(".")
+        if prefix != TARGET_PREFIX or operation not in self.operations:
+            raise UnknownOperationException(UNKNOWN_OPERATION)
+        if shapes.operation_model(operation) is None:
+            raise UnknownOperationException(UNKNOWN_OPERATION)
+        return operation
+
+    async def _send(
+        self,
+        send: Send,
+        status: int,
+        body: bytes,
+        request_id: str,
+        content_type: str | None = None,
+        head_only: bool = False,
+    ) -> None:
+        headers = response_headers(body, request_id)
+        if content_type is not None:
+            headers[0] = (b"content-type", content_type.encode())
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if head_only else body})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                aclose = getattr(self.handler, "aclose", None)
+                if aclose is not None:
+                    try:
+                        await aclose()
+                    except Exception:
+                        log.exception("closing the request handler failed")
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def _error_answer(err: ClientError) -> tuple[int, bytes]:
+    try:
+        return type(err).http_status, encode_body(error_body(err))
+    except TypeError:  # an error member that cannot travel: drop the members
+        log.exception("error members of %s cannot be encoded", err.code)
+        plain = {"__type": error_body(err)["__type"], "message": err.message}
+        return type(err).http_status, encode_body(plain)
+
+
+def _signed_request(scope: Scope, headers: dict[str, list[str]], body: bytes) -> SignedRequest:
+    raw_path = scope.get("raw_path") or scope.get("path", "/").encode()
+    return SignedRequest(
+        method=scope.get("method", "POST"),
+        scheme=scope.get("scheme", "http"),
+        path=raw_path.decode("latin-1") if isinstance(raw_path, bytes) else str(raw_path),
+        query_string=scope.get("query_string", b"").decode("latin-1"),
+        headers=headers,
+        body=body,
+    )
