@@ -465,3 +465,17 @@ def test_decimal_numbers_in_answers_are_json_numbers() -> None:
     assert encode_body({"ConsumedCapacity": {"CapacityUnits": Decimal("0.5")}}) == (
         b'{"ConsumedCapacity":{"CapacityUnits":0.5}}'
     )
+
+
+def test_listening_sockets_make_asyncio_turn_off_nagle() -> None:
+    import socket
+
+    from raydynamo.endpoint.server import bind_socket
+
+    sock = bind_socket("127.0.0.1", 0, reuse_port=True)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP  # asyncio sets TCP_NODELAY only then
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) == 1
+    finally:
+        sock.close()

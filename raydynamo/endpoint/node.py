@@ -124,6 +124,9 @@ def node_endpoints(config: RaydynamoConfig) -> list[dict[str, Any]]:
     for name in _endpoint_actor_names(config):
         try:
             actor = ray.get_actor(name, namespace=config.cluster.namespace)
+        except ValueError:  # killed a moment ago: the name list lags behind
+            continue
+        try:
             answers.append(ray.get(actor.url.remote(), timeout=CALL_TIMEOUT_S))
         except Exception as err:
             node_id = name.removeprefix(ENDPOINT_ACTOR_PREFIX)

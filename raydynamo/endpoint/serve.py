@@ -23,7 +23,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any, TextIO
 
-from raydynamo.config import EndpointConfig, RaydynamoConfig
+from raydynamo.config import RaydynamoConfig, config_from_dict
 from raydynamo.endpoint.server import EndpointServer, bind_socket, build_app
 
 START_TIMEOUT_S = 60.0
@@ -38,7 +38,7 @@ def _bounded(step: Callable[[], object], timeout_s: float) -> None:
 
 
 def with_address(config: RaydynamoConfig, host: str | None, port: int | None) -> RaydynamoConfig:
-    """``config`` with the endpoint's host and port replaced where given."""
+    """``config`` with the endpoint's host and port replaced where given (validated)."""
     changes: dict[str, Any] = {}
     if host is not None:
         changes["host"] = host
@@ -46,8 +46,9 @@ def with_address(config: RaydynamoConfig, host: str | None, port: int | None) ->
         changes["port"] = port
     if not changes:
         return config
-    endpoint = EndpointConfig.model_validate({**config.endpoint.model_dump(), **changes})
-    return config.model_copy(update={"endpoint": endpoint})
+    data = config.model_dump()
+    data["endpoint"].update(changes)
+    return config_from_dict(data)  # ConfigError naming the field
 
 
 def _install_stop_handlers(stop: Callable[[], None]) -> None:
