@@ -479,3 +479,28 @@ def test_listening_sockets_make_asyncio_turn_off_nagle() -> None:
         assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) == 1
     finally:
         sock.close()
+
+
+def test_tls_serves_https_with_the_configured_certificate(
+    tmp_path: Path, handler: RecordingHandler
+) -> None:
+    import subprocess
+
+    certificate, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+    command = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1"
+    command += " -addext subjectAltName=IP:127.0.0.1"
+    subprocess.run(
+        [*command.split(), "-keyout", str(key), "-out", str(certificate)],
+        check=True,
+        capture_output=True,
+    )
+    config = with_endpoint(
+        config_from_dict({}), tls_certificate_path=str(certificate), tls_key_path=str(key)
+    )
+    with serving(config, handler) as address:
+        assert address.startswith("https://127.0.0.1:")
+        client = boto3_client(address, verify=str(certificate))
+        got = client.get_item(TableName="tls", Key={"k": {"S": "a"}})
+        assert got["Item"]["b"] == {"B": b"\x01\x02"}
+        client.close()
+    assert handler.requests[-1] == ("GetItem", {"TableName": "tls", "Key": {"k": {"S": "a"}}})

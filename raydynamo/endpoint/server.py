@@ -10,7 +10,8 @@ which the embedded router needs (it is a Ray driver or lives in an actor).
 
 Bounds: uvicorn refuses connections past ``endpoint.concurrency_max`` (503, which botocore
 retries), headers past its 16 KB default, and idle keep-alive connections after
-``KEEP_ALIVE_S``; the application bounds bodies (``raydynamo.endpoint.app``).
+``KEEP_ALIVE_S``; stopping waits ``GRACEFUL_SHUTDOWN_S`` at most for open connections; the
+application bounds bodies (``raydynamo.endpoint.app``).
 
 Imports ray only through the router it embeds (``build_app``).
 """
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 KEEP_ALIVE_S = 30  # botocore keeps pooled connections; DynamoDB keeps idle ones open too
 LISTEN_BACKLOG = 1024
+GRACEFUL_SHUTDOWN_S = 5  # an idle TLS client would otherwise hold shutdown for asyncio's 30 s
 
 
 def router_operations() -> frozenset[str]:
@@ -99,6 +101,7 @@ class EndpointServer:
             "access_log": False,
             "server_header": False,
             "timeout_keep_alive": KEEP_ALIVE_S,
+            "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S,
             "limit_concurrency": endpoint.concurrency_max,
             "http": "httptools",
         }

@@ -47,12 +47,15 @@ def service_model() -> ServiceModel:
     return botocore.session.get_session().get_service_model("dynamodb")
 
 
+@functools.cache
+def _operation_models() -> dict[str, OperationModel]:
+    model = service_model()
+    return {name: model.operation_model(name) for name in model.operation_names}
+
+
 def operation_model(operation: str) -> OperationModel | None:
     """The model of ``operation``, or None when DynamoDB has no such operation."""
-    model = service_model()
-    if operation not in model.operation_names:
-        return None
-    return model.operation_model(operation)
+    return _operation_models().get(operation)
 
 
 def _reject_constant(name: str) -> None:
