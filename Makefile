@@ -1,12 +1,13 @@
-# The two commands of the README: `make demo` (the main job) and `make test` (the suite).
-# Both create or reuse .venv and reinstall only when pyproject.toml changed.
+# The commands of the README: `make demo` (the main job), `make serve` (the DynamoDB endpoint)
+# and `make test` (the suite).
+# All create or reuse .venv and reinstall only when pyproject.toml changed.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench sim check clean
+.PHONY: demo serve test lint format bench sim check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,6 +17,9 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/python -m raydynamo.demo
+
+serve: $(STAMP)
+	$(BIN)/raydynamo serve
 
 lint: $(STAMP)
 	$(BIN)/ruff check raydynamo tests bench examples
