@@ -145,13 +145,6 @@ class EndpointConfig(_Frozen):
         None, description="PEM certificate (chain) for HTTPS; unset serves plain HTTP."
     )
     tls_key_path: str | None = Field(None, description="PEM private key of that certificate.")
-    processes: int = Field(
-        1,
-        ge=1,
-        le=64,
-        description="Server processes per endpoint sharing the port (SO_REUSEPORT), each "
-        "embedding its own router.",
-    )
     concurrency_max: int = Field(
         1000, ge=1, description="Open connections and requests beyond which new ones get 503."
     )

@@ -7,7 +7,7 @@ Modules::
     shapes   request bodies checked against botocore's DynamoDB model, base64 decoded
     sigv4    AWS Signature Version 4 verification with botocore's signer
     app      the ASGI application in front of a request handler (the embedded router)
-    server   running the application: the HTTP server, TLS, SO_REUSEPORT processes
+    server   running the application: uvicorn on a bound socket, TLS
     serve    ``raydynamo serve``: local Ray, the service and the endpoint in the foreground
     node     ``raydynamo up``: one endpoint actor per Ray node
 

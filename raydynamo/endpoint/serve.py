@@ -7,8 +7,8 @@ tables of the first), and the endpoint with the router embedded in this process;
 URL and serves until Ctrl-C or SIGTERM, then stops the service's actors and shuts Ray down, so
 that no process it started outlives it.
 
-With ``endpoint.processes`` above 1, the extra server processes (``raydynamo.endpoint.workers``)
-join this Ray as drivers and share the port through ``SO_REUSEPORT``; they are stopped first.
+One server process: measured here, a second one sharing the port through ``SO_REUSEPORT``
+(each a Ray driver with a router of its own) bought no throughput (``bench.endpoint_servers``).
 
 Imports ray: this is a shell.
 """
@@ -67,24 +67,15 @@ def run_serve(config: RaydynamoConfig, out: TextIO = sys.stdout) -> int:
 
     endpoint = config.endpoint
     handles: list[Any] = []
-    workers: list[Any] = []
     try:
         ray.init(namespace=config.cluster.namespace, include_dashboard=False, log_to_driver=False)
         handles = start_service(config, detached=False)
-        sock = bind_socket(endpoint.host, endpoint.port, reuse_port=endpoint.processes > 1)
+        sock = bind_socket(endpoint.host, endpoint.port, reuse_port=False)
         server = EndpointServer(build_app(config), endpoint, sock)
         _install_stop_handlers(server.stop)
-        if endpoint.processes > 1:
-            from raydynamo.endpoint.workers import start_workers
-
-            workers = start_workers(config, server.port, endpoint.processes - 1)
         asyncio.run(_serve_announced(server, config, out))
         return 0
     finally:
-        if workers:
-            from raydynamo.endpoint.workers import stop_workers
-
-            stop_workers(workers)
         if ray.is_initialized():
             _bounded(lambda: stop_service(config), STOP_TIMEOUT_S)
             handles.clear()

@@ -2,7 +2,7 @@
 
 Role: build the ASGI application for a configuration (``build_app``: the router embedded in
 this process, SigV4 when configured) and serve it with uvicorn (``EndpointServer``), on a socket
-bound here so that several processes can share one port through ``SO_REUSEPORT``.
+bound here (``bind_socket``; with ``SO_REUSEPORT`` where several endpoints share a port).
 
 Why uvicorn: measured on this machine against granian (see the README's dependency list and
 ``bench/endpoint_servers.py``), and it runs inside the caller's own event loop and process,
