@@ -153,6 +153,12 @@ class EndpointConfig(_Frozen):
         ge=1024,
         description="Largest request body accepted, compressed or not (DynamoDB's: 16 MB).",
     )
+    buffered_bytes_max: int = Field(
+        256 * 1024 * 1024,
+        ge=1024,
+        description="Request body bytes all requests together may hold in memory; past it new "
+        "ones are refused with ServiceUnavailable (503, retried by clients).",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> EndpointConfig:

@@ -504,3 +504,55 @@ def test_tls_serves_https_with_the_configured_certificate(
         assert got["Item"]["b"] == {"B": b"\x01\x02"}
         client.close()
     assert handler.requests[-1] == ("GetItem", {"TableName": "tls", "Key": {"k": {"S": "a"}}})
+
+
+def asgi_post(app: Any, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    """One request straight through the ASGI interface (no server), body in 1 KB chunks."""
+    from raydynamo.endpoint.app import EndpointApp
+
+    assert isinstance(app, EndpointApp)
+    sent_headers = {
+        "x-amz-target": "DynamoDB_20120810.PutItem",
+        "content-type": "application/x-amz-json-1.0",
+        **(headers or {}),
+    }
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/",
+        "raw_path": b"/",
+        "query_string": b"",
+        "headers": [(k.encode(), v.encode()) for k, v in sent_headers.items()],
+    }
+    chunks = [body[i : i + 1024] for i in range(0, len(body), 1024)] or [b""]
+    messages = [
+        {"type": "http.request", "body": chunk, "more_body": index < len(chunks) - 1}
+        for index, chunk in enumerate(chunks)
+    ]
+    answers: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        answers.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    return answers[0]["status"], json.loads(answers[1]["body"])
+
+
+def test_the_bytes_all_requests_hold_are_bounded_and_always_given_back(
+    handler: RecordingHandler,
+) -> None:
+    from raydynamo.endpoint.app import EndpointApp
+
+    app = EndpointApp(handler, operations={"PutItem"}, buffered_bytes_max=4096)
+    small = json.dumps({"TableName": "t", "Item": {"a": {"S": "x" * 100}}}).encode()
+    large = json.dumps({"TableName": "t", "Item": {"a": {"S": "x" * 5000}}}).encode()
+    assert asgi_post(app, small)[0] == 200
+    status, body = asgi_post(app, large)
+    assert status == 503 and body["__type"].endswith("#ServiceUnavailable")
+    assert asgi_post(app, gzip.compress(large), {"content-encoding": "gzip"})[0] == 503
+    assert asgi_post(app, json.dumps({"TableName": "bug"}).encode())[0] == 500
+    assert asgi_post(app, b"{nope")[0] == 400
+    assert app.budget.held_bytes == 0

@@ -6,7 +6,8 @@ trace; nothing from the inside, such as exception text, reaches the client):
 1. ``GET /`` (or ``HEAD``) answers a health check; any other method but ``POST`` is refused.
 2. The body is read up to DynamoDB's 16 MB limit, whether it comes with a ``Content-Length`` or
    chunked: past the limit the rest is read and thrown away (up to another limit's worth, so the
-   client is still listening when the 413 answer arrives) and never kept.
+   client is still listening when the 413 answer arrives) and never kept. All requests together
+   hold at most ``buffered_bytes_max`` of bodies (``BufferBudget``; 503 past it).
 3. ``X-Amz-Target: DynamoDB_20120810.<Operation>`` must name an operation the handler serves
    (``UnknownOperationException`` otherwise); the content type must be JSON.
 4. With SigV4 configured, the signature is verified over the body as sent
@@ -32,7 +33,12 @@ import zlib
 from collections.abc import Awaitable, Callable, Collection, MutableMapping
 from typing import Any
 
-from raydynamo.api.errors import ClientError, InternalServerError, SerializationException
+from raydynamo.api.errors import (
+    ClientError,
+    InternalServerError,
+    SerializationException,
+    ServiceUnavailable,
+)
 from raydynamo.driver.handler import RequestHandler
 from raydynamo.endpoint import shapes
 from raydynamo.endpoint.sigv4 import SignedRequest, SigV4Verifier
@@ -58,6 +64,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 HEALTH_TEXT = b"healthy: raydynamo "
+BUFFERED_BYTES_MAX = 256 * 1024 * 1024
+BUSY = "The endpoint holds too many request bytes at once; retry shortly"
 
 
 class ClientDisconnected(Exception):
@@ -93,27 +101,59 @@ async def _drain(receive: Receive, bytes_max: int) -> None:
             return
 
 
-async def read_body(receive: Receive, declared_bytes: int | None, limit_bytes: int) -> bytes:
-    """The request body, refused with ``RequestEntityTooLarge`` past ``limit_bytes``."""
+class BufferBudget:
+    """Bytes of request bodies that all requests together hold in memory, with a ceiling.
+
+    Each request is bounded by the 16 MB limit; this bounds their sum, so many large requests
+    at once are answered ``ServiceUnavailable`` (which clients retry) instead of exhausting
+    memory. Single-threaded: only the event loop touches it.
+    """
+
+    def __init__(self, bytes_max: int) -> None:
+        self.bytes_max = bytes_max
+        self.held_bytes = 0
+
+    def take(self, size: int) -> None:
+        if self.held_bytes + size > self.bytes_max:
+            raise ServiceUnavailable(BUSY)
+        self.held_bytes += size
+
+    def give_back(self, size: int) -> None:
+        self.held_bytes -= size
+        assert self.held_bytes >= 0, "gave back more request bytes than were taken"
+
+
+async def read_body(
+    receive: Receive, declared_bytes: int | None, limit_bytes: int, budget: BufferBudget
+) -> bytes:
+    """The request body, refused with ``RequestEntityTooLarge`` past ``limit_bytes``.
+
+    The bytes read are taken from ``budget``; the caller gives ``len(body)`` back when done
+    with the request (on a refusal here they are given back before raising).
+    """
     if declared_bytes is not None and declared_bytes > limit_bytes:
         await _drain(receive, limit_bytes)
         raise too_large(limit_bytes)
     chunks: list[bytes] = []
     size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            raise ClientDisconnected()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit_bytes:
-            chunks.clear()
-            if message.get("more_body", False):
-                await _drain(receive, limit_bytes)
-            raise too_large(limit_bytes)
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+    try:
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                raise ClientDisconnected()
+            chunk = message.get("body", b"")
+            if size + len(chunk) > limit_bytes:
+                if message.get("more_body", False):
+                    await _drain(receive, limit_bytes)
+                raise too_large(limit_bytes)
+            budget.take(len(chunk))
+            size += len(chunk)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+    except BaseException:
+        budget.give_back(size)
+        raise
 
 
 def inflate(body: bytes, encoding: str, limit_bytes: int) -> bytes:
@@ -149,11 +189,13 @@ class EndpointApp:
         operations: Collection[str],
         verifier: SigV4Verifier | None = None,
         request_bytes_max: int = REQUEST_BYTES_MAX,
+        buffered_bytes_max: int = BUFFERED_BYTES_MAX,
     ) -> None:
         self.handler = handler
         self.operations = frozenset(operations)
         self.verifier = verifier
         self.request_bytes_max = request_bytes_max
+        self.budget = BufferBudget(buffered_bytes_max)
         self.decoders = shapes.ShapeDecoders()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -185,15 +227,24 @@ class EndpointApp:
         headers = _headers(scope)
         declared = _first(headers, "content-length")
         declared_bytes = int(declared) if declared and declared.isdigit() else None
-        body = await read_body(receive, declared_bytes, self.request_bytes_max)
-        operation = self._operation(headers, body)
-        if self.verifier is not None:
-            self.verifier.verify(_signed_request(scope, headers, body))
-        body = inflate(body, _first(headers, "content-encoding") or "", self.request_bytes_max)
-        model = shapes.operation_model(operation)
-        assert model is not None  # _operation only lets DynamoDB's operations through
-        request = self.decoders.decode_input(model, shapes.parse_json(body))
-        response = await self.handler.call(operation, request)
+        raw = await read_body(receive, declared_bytes, self.request_bytes_max, self.budget)
+        held = len(raw)
+        try:
+            operation = self._operation(headers, raw)
+            if self.verifier is not None:
+                self.verifier.verify(_signed_request(scope, headers, raw))
+            encoding = _first(headers, "content-encoding") or ""
+            body = inflate(raw, encoding, self.request_bytes_max)
+            if body is not raw:
+                self.budget.take(len(body))
+                held += len(body)
+            model = shapes.operation_model(operation)
+            assert model is not None  # _operation only lets DynamoDB's operations through
+            request = self.decoders.decode_input(model, shapes.parse_json(body))
+            del raw, body
+            response = await self.handler.call(operation, request)
+        finally:
+            self.budget.give_back(held)
         if not isinstance(response, dict):
             raise TypeError(f"handler returned {type(response).__name__}")
         response.pop("ResponseMetadata", None)

@@ -59,6 +59,7 @@ def build_app(config: RaydynamoConfig, handler: Any | None = None) -> EndpointAp
         operations=router_operations(),
         verifier=verifier_for(config.endpoint),
         request_bytes_max=config.endpoint.request_bytes_max,
+        buffered_bytes_max=config.endpoint.buffered_bytes_max,
     )
 
 
