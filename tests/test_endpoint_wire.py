@@ -556,3 +556,17 @@ def test_the_bytes_all_requests_hold_are_bounded_and_always_given_back(
     assert asgi_post(app, json.dumps({"TableName": "bug"}).encode())[0] == 500
     assert asgi_post(app, b"{nope")[0] == 400
     assert app.budget.held_bytes == 0
+
+
+def test_half_a_surrogate_pair_is_refused_and_a_whole_one_served(
+    url: str, handler: RecordingHandler
+) -> None:
+    for body in (
+        b'{"TableName": "t", "Item": {"\\ud800": {"S": "x"}}}',
+        b'{"TableName": "t", "Item": {"a": {"M": {"k": {"S": "\\udfff"}}}}}',
+        b'{"TableName": "t", "ExpressionAttributeNames": {"#a": "\\ud83d"}}',
+    ):
+        answer = post(url, body)
+        assert answer.status == 400 and answer.code == "SerializationException", body
+    assert post(url, b'{"TableName": "t", "Item": {"a": {"S": "\\ud83d\\ude00"}}}').status == 200
+    assert last_request(handler)["Item"] == {"a": {"S": "\U0001f600"}}

@@ -37,6 +37,7 @@ ATTRIBUTE_VALUE_SHAPE = "AttributeValue"
 ATTRIBUTE_LEVELS_FOLLOWED_MAX = 33  # DynamoDB's 32 levels, plus the one it refuses
 SHOWN_VALUE_CHARS_MAX = 200  # a wrong 400 KB value must not make a 400 KB message
 _BASE64_ALPHABET = re.compile(r"[^A-Za-z0-9+/=]|=[^=]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 @functools.cache
@@ -65,17 +66,26 @@ def _reject_constant(name: str) -> None:
 def parse_json(body: bytes) -> Any:
     """The JSON document of a request body: exact numbers, no NaN, UTF-8 only.
 
-    Raises ``SerializationException`` for anything that is not such a document.
+    Raises ``SerializationException`` for anything that is not such a document, including a
+    ``\\ud800``-style escape of half a character (a lone surrogate, which no UTF-8 text holds).
     """
     try:
         text = body.decode("utf-8")
-        return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+        document = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
     except RecursionError:
         raise SerializationException("The document is nested too deeply") from None
     except UnicodeDecodeError:
         raise SerializationException("The request body is not valid UTF-8") from None
     except ValueError as err:
         raise SerializationException(f"Malformed JSON: {err}") from None
+    if _SURROGATE_ESCAPE.search(text) is not None:  # rare: look closer only then
+        try:
+            json.dumps(document, ensure_ascii=False, default=str).encode("utf-8")
+        except UnicodeEncodeError:
+            raise SerializationException(
+                "The request holds half of a UTF-16 surrogate pair, which is not valid UTF-8"
+            ) from None
+    return document
 
 
 # ------------------------------------------------------------------------- the front end's words
