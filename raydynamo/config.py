@@ -90,6 +90,18 @@ class NodeConfig(_Frozen):
         2.0, ge=0, description="How long a strong read waits for a new leader's lease."
     )
     num_cpus: float = Field(0.0, ge=0, description="Ray CPUs each storage node reserves.")
+    pending_bytes_max: int = Field(
+        64 << 20,
+        ge=1 << 16,
+        description="Bytes of commands a replica may have proposed and not yet applied; more "
+        "writes are refused at once with ThrottlingException (nothing proposed).",
+    )
+    inbox_bytes_max: int = Field(
+        256 << 20,
+        ge=1 << 16,
+        description="Bytes of writes and peer frames queued for a node's core thread; more "
+        "client writes are refused at once with ThrottlingException.",
+    )
 
 
 class RouterConfig(_Frozen):
@@ -108,6 +120,18 @@ class RouterConfig(_Frozen):
     )
     partition_calls_in_flight_max: int = Field(
         2, ge=1, description="Calls in flight to one partition; more requests wait and batch."
+    )
+    call_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        description="One call to a storage node that takes longer is abandoned and the request "
+        "moves to another replica (with the same request id).",
+    )
+    partition_queue_bytes_max: int = Field(
+        16 << 20,
+        ge=1 << 16,
+        description="Bytes of requests waiting for one partition in a router; more are refused "
+        "at once with ThrottlingException.",
     )
 
 

@@ -47,10 +47,11 @@ class LocalCluster:
         self.node_ids = node_ids
         self.config: RaydynamoConfig = config_from_dict({**FAST, **(overrides or {})})
         self.transport = LocalTransport()
+        self.fatal: list[str] = []  # why hosts stopped (in-process, a host cannot end the process)
 
     def start(self, node_id: str) -> NodeHost:
         engine = RocksEngine(f"{self.root}/{node_id}", write_buffer_bytes_max=4 << 20)
-        host = NodeHost(node_id, engine, self.config, self.transport)
+        host = NodeHost(node_id, engine, self.config, self.transport, on_fatal=self.fatal.append)
         host.start()
         self.transport.hosts[node_id] = host
         return host
@@ -82,7 +83,7 @@ class LocalCluster:
 
     def leader_of(self, partition_id: str) -> str | None:
         for node_id, host in self.transport.hosts.items():
-            hosted = host.replicas.get(partition_id)
+            hosted = host.core.replicas.get(partition_id)
             if hosted and host.clock() < hosted.lease.strong_until:
                 return node_id
         return None

@@ -4,7 +4,7 @@ Messages for a peer wait in its outbox; a sender thread takes everything waiting
 one call (``Transport.call``), so while a call is in flight new messages pile up and travel
 together in the next one. While the peer's own call to us is being answered (``begin_reply``),
 messages for it are held back and ride home in that call's reply (``end_reply``): an Accept and
-its Accepted cost one actor call. Replies to our calls go to ``on_reply``.
+its Accepted cost one actor call. Replies to our calls go to ``on_reply(peer, frame)``.
 Must not import ray or rocksdict.
 """
 
@@ -27,7 +27,7 @@ class PeerLinks:
         self,
         node_id: str,
         transport: Any,
-        on_reply: Callable[[bytes], None],
+        on_reply: Callable[[str, bytes], None],
         *,
         calls_in_flight_max: int,
         retry_pause_s: float,
@@ -115,4 +115,4 @@ class PeerLinks:
                 time.sleep(self.retry_pause_s)
                 continue
             if reply:
-                self.on_reply(reply)
+                self.on_reply(peer, reply)
