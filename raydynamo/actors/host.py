@@ -50,8 +50,8 @@ class Transport(Protocol):
         ...
 
 
-def _raise_fatal(message: str) -> None:
-    raise SystemExit(message)
+def _refuse_closed(future: Future[Any]) -> None:
+    future.set_exception(RuntimeError("the storage node stopped"))
 
 
 class NodeHost:
@@ -89,6 +89,9 @@ class NodeHost:
             node_id, engine, config.consensus.to_settings(), self.peers, limits=limits, seed=seed
         )
         self.reply_waiters: list[tuple[str, Future[bytes]]] = []
+        # Every caller waiting on the core thread, with the answer it gets if the node stops.
+        self.waiting: dict[Future[Any], Callable[[Future[Any]], None]] = {}
+        self.waiting_lock = threading.Lock()
         self.flushed = threading.Condition()
         self.threads: list[threading.Thread] = []
         self.closed = False
@@ -129,6 +132,7 @@ class NodeHost:
             thread.join(timeout=10)
         self.core.fail_all_pending("the storage node is closing")
         self._answer_reply_waiters()
+        self._answer_waiting()
         self.core.engine.close()
 
     def _enqueue(self, run: Callable[[float], None], size: int = 0) -> None:
@@ -162,8 +166,34 @@ class NodeHost:
                 raise err from None
             future.set_result(result)
 
-        self._enqueue(task)
-        return future.result(timeout=CALL_TIMEOUT_S)
+        return self._wait(future, task, 0, _refuse_closed)
+
+    def _wait(
+        self,
+        future: Future[T],
+        task: Callable[[float], None],
+        size: int,
+        if_stopped: Callable[[Future[Any]], None],
+    ) -> T:
+        """Queue ``task`` for the core thread and wait for ``future``; if the node stops first,
+        ``if_stopped`` answers it (no caller is ever left waiting on a dead core)."""
+        with self.waiting_lock:
+            self.waiting[future] = if_stopped
+        try:
+            self._enqueue(task, size)
+            if self.fatal is not None or self.closed:
+                self._answer_waiting()
+            return future.result(timeout=CALL_TIMEOUT_S)
+        finally:
+            with self.waiting_lock:
+                self.waiting.pop(future, None)
+
+    def _answer_waiting(self) -> None:
+        with self.waiting_lock:
+            waiting = list(self.waiting.items())
+        for future, if_stopped in waiting:
+            if not future.done():
+                if_stopped(future)
 
     # --- operations (any thread) -----------------------------------------------------------------
 
@@ -198,8 +228,7 @@ class NodeHost:
             self.reply_waiters.append((sender, future))
             self.core.receive(sender, frame, now)
 
-        self._enqueue(task, len(frame))
-        return future.result(timeout=CALL_TIMEOUT_S)
+        return self._wait(future, task, len(frame), lambda f: f.set_result(b""))
 
     def write(
         self, partition_id: str, requests: Sequence[Request], map_version: int = 0
@@ -212,10 +241,13 @@ class NodeHost:
             return [Overloaded()] * len(requests)
         future: Future[list[WriteReply]] = Future()
         waiter = WriteWaiter(len(requests), future.set_result)
-        self._enqueue(
-            lambda now: self.core.propose(partition_id, requests, map_version, now, waiter), size
+        stopped = [Unavailable("the storage node stopped")] * len(requests)
+        return self._wait(
+            future,
+            lambda now: self.core.propose(partition_id, requests, map_version, now, waiter),
+            size,
+            lambda f: f.set_result(stopped),
         )
-        return future.result(timeout=CALL_TIMEOUT_S)
 
     def status(self) -> list[dict[str, Any]]:
         return self._submit(self.core.status)
@@ -317,8 +349,9 @@ class NodeHost:
         if self.on_fatal is not None:
             self.on_fatal(reason)  # the Ray actor ends the process here
         # In-process (tests): answer everyone, then refuse everything from now on.
-        self.core.fail_all_pending(f"the storage node failed: {reason}")
+        self.core.fail_all_pending("the storage node stopped")
         self._answer_reply_waiters()
+        self._answer_waiting()
         while True:
             try:
                 self.inbox.get_nowait()
