@@ -56,6 +56,7 @@ def router_over(groups: dict[str, AppliedButMoved], partitions: int = 1) -> Rout
     )
     schema = TableSchema("counters", "t", KEY)
     routed = RoutedTable(schema, TableStatus.ACTIVE, PartitionMap("t", 1, ranges))
+
     async def refreshed(names: list[str]) -> None:  # the metadata shards' answer, at once
         router.cache.store("counters", routed, 0.0)
 
