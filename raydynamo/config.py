@@ -76,8 +76,18 @@ class StorageConfig(_Frozen):
         64 << 20, ge=1 << 20, description="Memtable budget shared by all replicas of a node."
     )
     block_cache_bytes: int = Field(32 << 20, ge=0, description="RocksDB block cache per node.")
-    dedup_slots_retained: int = Field(
-        100_000, ge=1, description="Slots for which a request id's first result is remembered."
+    dedup_retention_s: float = Field(
+        900.0,
+        gt=0,
+        description="How long (of the log's own clock, which never runs ahead of real time) "
+        "the first result of a request id is kept, so that a retry is answered instead of "
+        "applied again. Must exceed every retry window (the driver's attempts and the "
+        "router's timeouts: minutes).",
+    )
+    dedup_bytes_max: int = Field(
+        64 << 20,
+        ge=1 << 16,
+        description="Bytes of kept first results per partition; past it the oldest go first.",
     )
 
 

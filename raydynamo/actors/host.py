@@ -35,6 +35,7 @@ from raydynamo.config import RaydynamoConfig
 from raydynamo.node.core import NodeCore, NodeLimits, Request, WriteWaiter
 from raydynamo.node.replies import NoSuchPartition, NotLeader, Overloaded, StaleMap, Unavailable
 from raydynamo.node.replies import WriteReply as WriteReply
+from raydynamo.partition.dedup import DedupBounds
 from raydynamo.storage.engine import Engine
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ class NodeHost:
         )
         limits = NodeLimits(
             sync_writes=config.storage.sync_writes,
-            dedup_slots_retained=config.storage.dedup_slots_retained,
+            dedup=DedupBounds(config.storage.dedup_retention_s, config.storage.dedup_bytes_max),
             pending_bytes_max=config.node.pending_bytes_max,
         )
         self.core = NodeCore(

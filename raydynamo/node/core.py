@@ -38,7 +38,7 @@ from raydynamo.consensus.messages import InstallSnapshot, Message, may_precede_p
 from raydynamo.consensus.replica import NotLeader as CoreNotLeader
 from raydynamo.consensus.replica import Overloaded as CoreOverloaded
 from raydynamo.consensus.replica import Replica
-from raydynamo.consensus.types import Ready, Role, Settings, Value
+from raydynamo.consensus.types import Ballot, Ready, Role, Settings, Value
 from raydynamo.node.replies import (
     Applied,
     NoSuchPartition,
@@ -48,6 +48,8 @@ from raydynamo.node.replies import (
     Unavailable,
     WriteReply,
 )
+from raydynamo.partition.commands import encode_clock
+from raydynamo.partition.dedup import DEFAULT_BOUNDS, DedupBounds
 from raydynamo.partition.item_reads import execute_read
 from raydynamo.partition.keys import CATALOG_PREFIX, PartitionKeys, catalog_key
 from raydynamo.partition.replica_store import add_records, load_durable
@@ -118,6 +120,21 @@ class HostedReplica:
     pending_bytes: int = 0
     lease: ReadLease = field(default_factory=ReadLease)
     next_tick_at: float = float("-inf")
+    stamp_ballot: Ballot | None = None  # the reign that stamps the log's clock
+    stamped_at: float = 0.0
+
+    def stamp(self, now: float) -> bytes | None:
+        """A clock command for the log (``partition.dedup``), when one is due: the time since
+        this reign's previous stamp. A reign's first proposal only starts its clock."""
+        ballot = self.replica.ballot
+        if ballot != self.stamp_ballot:
+            self.stamp_ballot, self.stamped_at = ballot, now
+            return None
+        if now - self.stamped_at < STAMP_INTERVAL_S:
+            return None
+        elapsed_ms = int((now - self.stamped_at) * 1000)
+        self.stamped_at = now
+        return encode_clock(elapsed_ms)
 
 
 @dataclass(slots=True)
@@ -135,8 +152,12 @@ class NodeLimits:
     """The bounds and switches of one node (from ``config.StorageConfig``/``NodeConfig``)."""
 
     sync_writes: bool = True
-    dedup_slots_retained: int = 100_000
+    dedup: DedupBounds = DEFAULT_BOUNDS  # how long and how many first results are kept
     pending_bytes_max: int = 64 << 20  # bytes of commands waiting to be applied, per replica
+
+
+DEFAULT_LIMITS = NodeLimits()
+STAMP_INTERVAL_S = 1.0  # a leader stamps the log's clock at most this often
 
 
 class NodeCore:
@@ -147,7 +168,7 @@ class NodeCore:
         settings: Settings,
         outbox: Outbox,
         *,
-        limits: NodeLimits = NodeLimits(),
+        limits: NodeLimits = DEFAULT_LIMITS,
         seed: int = 0,
         on_applied: ApplyObserver | None = None,
     ) -> None:
@@ -213,7 +234,7 @@ class NodeCore:
             durable=durable,
             joining=joining,
         )
-        machine = PartitionStateMachine(keys, self.limits.dedup_slots_retained)
+        machine = PartitionStateMachine(keys, self.limits.dedup)
         self.replicas[partition_id] = HostedReplica(partition_id, keys, replica, machine)
         self.dirty.add(partition_id)
 
@@ -274,8 +295,13 @@ class NodeCore:
         if hosted.pending_bytes + size > self.limits.pending_bytes_max and hosted.pending:
             waiter.set_all(Overloaded())
             return
+        commands = [command for _, command in requests]
+        if hosted.replica.role is Role.LEADER:
+            stamp = hosted.stamp(now)
+            if stamp is not None:
+                commands.insert(0, stamp)
         try:
-            hosted.replica.propose([command for _, command in requests], now)
+            hosted.replica.propose(commands, now)
         except CoreNotLeader as err:
             waiter.set_all(NotLeader(err.leader_hint))
             return

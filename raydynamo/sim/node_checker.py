@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 from raydynamo.consensus.membership import is_config_command
 from raydynamo.consensus.types import Value
+from raydynamo.partition.commands import KIND_CLOCK
+from raydynamo.partition.item_writes import command_header
 from raydynamo.sim.node_workload import Increment, request_id_of
 
 
@@ -66,8 +68,8 @@ class NodeChecker:
         self.last_applied[(node_id, partition_id)] = slot
         firsts = self.first_applied.setdefault(partition_id, {})
         for position, command in enumerate(value):
-            if is_config_command(command):
-                continue
+            if is_config_command(command) or command_header(command)[0] == KIND_CLOCK:
+                continue  # membership changes and the log's clock: no client request
             firsts.setdefault(request_id_of(command), (slot, position))
         self.event(f"apply {node_id} {partition_id} {slot} {len(value)}")
 

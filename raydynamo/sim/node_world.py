@@ -123,7 +123,7 @@ class NodeWorld:
         self.settings = draw_settings(self.rng)
         self.checker = NodeChecker(trace=[] if keep_trace else None)
         self.network = FrameNetwork(self.rng, self.faults.frames)
-        limits = NodeLimits(sync_writes=True, dedup_slots_retained=1_000_000)
+        limits = NodeLimits(sync_writes=True)
         self.nodes: dict[str, SimStorageNode] = {}
         for i in range(nodes):
             node_id = f"n{i}"
