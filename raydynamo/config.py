@@ -60,7 +60,8 @@ class ConsensusConfig(_Frozen):
         return self
 
     def to_settings(self) -> Settings:
-        return Settings(**self.model_dump())
+        """The replica settings: every field of this model, and leases on."""
+        return Settings(**self.model_dump(), leases_enabled=True)
 
 
 class StorageConfig(_Frozen):

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
-from raydynamo.config import ConfigError, config_from_dict, load_config, resolve_config_path
+from raydynamo.config import (
+    ConfigError,
+    ConsensusConfig,
+    config_from_dict,
+    load_config,
+    resolve_config_path,
+)
+from raydynamo.consensus.types import Settings
 
 
 @pytest.mark.parametrize("name", ["local", "cluster"])
@@ -57,3 +65,18 @@ def test_configs_are_frozen() -> None:
     config = load_config()
     with pytest.raises(ValueError):
         config.cluster.storage_nodes = 7  # type: ignore[misc]
+
+
+def test_replica_settings_come_only_from_the_configuration() -> None:
+    """``Settings`` has no defaults of its own (which could disagree with the configuration's);
+    its fields are the configuration's, plus the model checker's switch for leases."""
+    config_fields = set(ConsensusConfig.model_fields)
+    assert {f.name for f in dataclasses.fields(Settings)} == config_fields | {"leases_enabled"}
+    with pytest.raises(TypeError):
+        Settings()  # type: ignore[call-arg]
+    for name in ("local", "cluster"):
+        consensus = load_config(name).consensus
+        settings = consensus.to_settings()
+        from_settings = {field: getattr(settings, field) for field in config_fields}
+        assert from_settings == consensus.model_dump()
+        assert settings.leases_enabled
