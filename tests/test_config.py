@@ -13,6 +13,7 @@ from raydynamo.config import (
     config_from_dict,
     load_config,
     resolve_config_path,
+    shipped_configs,
 )
 from raydynamo.consensus.types import Settings
 
@@ -26,8 +27,24 @@ def test_shipped_configs_load(name: str) -> None:
 
 def test_config_names_resolve_from_any_directory(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
-    assert resolve_config_path("configs/cluster.yaml").name == "cluster.yaml"
-    assert resolve_config_path("cluster").exists()
+    shipped = shipped_configs()
+    for name in ("cluster", "cluster.yaml", "configs/cluster.yaml", "configs/cluster"):
+        resolved = resolve_config_path(name)
+        assert resolved.is_file()
+        assert str(resolved) == str(shipped / "cluster.yaml")
+    assert str(resolve_config_path(None)) == str(shipped / "local.yaml")
+
+
+def test_config_paths_are_paths(tmp_path: Path, monkeypatch) -> None:
+    """An existing file wins over the shipped one of its name; a missing file named by a path is
+    an error, never silently replaced by the shipped file of the same name."""
+    monkeypatch.chdir(tmp_path)
+    Path("cluster.yaml").write_text("cluster:\n  storage_nodes: 9\n")
+    assert load_config("cluster.yaml").cluster.storage_nodes == 9
+    assert load_config(tmp_path / "cluster.yaml").cluster.storage_nodes == 9
+    assert load_config("cluster").cluster.storage_nodes == 6  # a bare name: the shipped file
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "elsewhere" / "local.yaml")
 
 
 @pytest.mark.parametrize(
