@@ -6,7 +6,9 @@ message naming the field (``ConfigError``). No behaviour hides in environment va
 The files of the top-level ``configs/`` directory install with the package as
 ``raydynamo.configs`` (see ``pyproject.toml``) and are read through ``importlib.resources``, so a
 regular install, an editable one and a bare source checkout all find them, from any working
-directory.
+directory. Paths in a configuration (``storage.data_dir``) are kept as written: ``~`` is
+expanded by the process that uses them (``raydynamo.storage.data_dir``), whose home need not be
+the loader's.
 Pure: no ray, no rocksdict.
 """
 
@@ -24,6 +26,7 @@ from raydynamo.consensus.types import Settings
 
 CONFIGS_PACKAGE = "raydynamo.configs"
 DEFAULT_CONFIG_FILE = "local.yaml"
+DATA_DIR_DEFAULT = "~/.local/share/raydynamo"
 
 
 class ConfigError(ValueError):
@@ -74,7 +77,11 @@ class ConsensusConfig(_Frozen):
 
 class StorageConfig(_Frozen):
     data_dir: str = Field(
-        "/tmp/raydynamo", description="Directory under which each storage node keeps its RocksDB."
+        DATA_DIR_DEFAULT,
+        min_length=1,
+        description="Directory under which each storage node keeps its RocksDB (one "
+        "subdirectory per storage node). A leading ~ is the home of the storage node's process. "
+        "Created private (0700) with any missing parents.",
     )
     sync_writes: bool = Field(
         True,

@@ -47,6 +47,11 @@ def test_config_paths_are_paths(tmp_path: Path, monkeypatch) -> None:
         load_config(tmp_path / "elsewhere" / "local.yaml")
 
 
+def test_default_data_directory_is_per_user_not_under_tmp() -> None:
+    for config in (load_config(), load_config("cluster"), config_from_dict({})):
+        assert config.storage.data_dir == "~/.local/share/raydynamo"
+
+
 @pytest.mark.parametrize(
     ("data", "field"),
     [

@@ -96,4 +96,5 @@ def test_the_wheel_installs_and_loads_its_own_configs_from_anywhere(tmp_path: Pa
     assert probe["default_config"] == str(site / "raydynamo" / "configs" / "local.yaml")
     assert probe["cluster_config"] == str(site / "raydynamo" / "configs" / "cluster.yaml")
     assert probe["namespace"] == "raydynamo"
+    assert probe["data_dir"] == "~/.local/share/raydynamo"
     assert probe["ray_imported"] is False
