@@ -20,6 +20,7 @@ import ray
 from raydynamo.actors.host import NodeHost, ReadRefusal
 from raydynamo.config import RaydynamoConfig, config_from_dict
 from raydynamo.node.replies import NoSuchPartition, WriteReply
+from raydynamo.storage.data_dir import make_private_dir
 from raydynamo.storage.rocks import RocksEngine
 
 CALL_TIMEOUT_S = 60.0
@@ -82,7 +83,7 @@ class StorageNodeActor:
         self.node_id = node_id
         self.config: RaydynamoConfig = config_from_dict(config)
         path = os.path.join(self.config.storage.data_dir, node_id)
-        os.makedirs(path, exist_ok=True)
+        path = make_private_dir(path)  # ~ expanded here, mode 0700 (storage/data_dir.py)
         engine = RocksEngine(
             path,
             write_buffer_bytes_max=self.config.storage.write_buffer_bytes_max,
