@@ -68,6 +68,9 @@ CONTROL_OPERATIONS = {
 }
 STALE_MAP_RETRIES_MAX = 3
 ENSURE_WAIT_MAX_S = 10.0
+CONTROL_TIMEOUT_S = 60.0  # table operations wait for the controller's table lock
+METADATA_TIMEOUT_S = 5.0  # one metadata shard lookup
+CONTROL_UNAVAILABLE = "The table service did not answer in time; retry the request."
 
 
 class MapChanged(Exception):
@@ -194,7 +197,7 @@ class Router:
         self.refreshed: asyncio.Event | None = None
         self.wake: asyncio.Event | None = None
         self.refresher: asyncio.Task[None] | None = None
-        self.controller: Any = None
+        self.actors: dict[str, Any] = {}
 
     # --- the RequestHandler --------------------------------------------------------------------
 
@@ -219,16 +222,29 @@ class Router:
         raise ServiceUnavailable("The partition map kept changing; retry the request")
 
     async def _control(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
-        if self.controller is None:
-            self.controller = ray.get_actor(CONTROLLER_NAME, namespace=self.namespace)
-        method = getattr(self.controller, CONTROL_OPERATIONS[operation])
-        answer = await method.remote(request)
+        try:
+            controller = await self._actor(CONTROLLER_NAME)
+            method = getattr(controller, CONTROL_OPERATIONS[operation])
+            answer = await asyncio.wait_for(method.remote(request), CONTROL_TIMEOUT_S)
+        except Exception as err:  # restarting, gone, or too slow: the client may retry
+            self.actors.pop(CONTROLLER_NAME, None)
+            log.warning("controller call %s failed: %r", operation, err)
+            raise ServiceUnavailable(CONTROL_UNAVAILABLE) from None
         if "error" in answer:
             raise from_wire(answer["error"], operation)
         if operation in ("CreateTable", "DeleteTable"):
             for name in _tables_of(request):
                 self.cache.invalidate(name)
         return dict(answer["ok"])
+
+    async def _actor(self, name: str) -> Any:
+        """A named actor's handle, looked up off the event loop (``ray.get_actor`` blocks) and
+        kept until a call through it fails."""
+        handle = self.actors.get(name)
+        if handle is None:
+            handle = await asyncio.to_thread(ray.get_actor, name, namespace=self.namespace)
+            self.actors[name] = handle
+        return handle
 
     async def aclose(self) -> None:
         if self.refresher is not None:
@@ -328,8 +344,13 @@ class Router:
 
         async def one(index: int, subset: list[str]) -> dict[str, Any]:
             self.metadata_requests += 1
-            shard = ray.get_actor(metadata_shard_name(index), namespace=self.namespace)
-            return dict(await shard.get.remote(subset))
+            name = metadata_shard_name(index)
+            try:
+                shard = await self._actor(name)
+                return dict(await asyncio.wait_for(shard.get.remote(subset), METADATA_TIMEOUT_S))
+            except BaseException:
+                self.actors.pop(name, None)
+                raise
 
         self.refreshes += 1
         now = self.clock()
