@@ -31,6 +31,7 @@ class PeerLinks:
         *,
         calls_in_flight_max: int,
         retry_pause_s: float,
+        outbox_messages_max: int = 100_000,
     ) -> None:
         self.node_id = node_id
         self.transport = transport
@@ -44,10 +45,20 @@ class PeerLinks:
         self.threads: list[threading.Thread] = []
         self.closed = False
         self.calls_out = 0
+        self.outbox_messages_max = outbox_messages_max
+        self.dropped = 0
 
     def post(self, peer: str, partition_id: str, message: Message) -> None:
+        """Queue ``message`` for ``peer``. An outbox is bounded: while a peer is down or slow,
+        the oldest half goes when it is full (Paxos resends what matters; a node must not grow
+        without bound because a peer stopped answering)."""
         with self.lock:
-            self.outbox.setdefault(peer, []).append((partition_id, message))
+            pending = self.outbox.setdefault(peer, [])
+            if len(pending) >= self.outbox_messages_max:
+                cut = len(pending) // 2
+                del pending[:cut]
+                self.dropped += cut
+            pending.append((partition_id, message))
             condition = self._condition(peer)
             if not self.replying.get(peer):
                 condition.notify()

@@ -23,7 +23,7 @@ from raydynamo.node.replies import NoSuchPartition, WriteReply
 from raydynamo.storage.data_dir import make_private_dir
 from raydynamo.storage.rocks import RocksEngine
 
-CALL_TIMEOUT_S = 60.0
+PEER_CALL_TIMEOUT_S = 10.0  # a peer that does not answer a frame by then is tried again
 STORAGE_THREADS_MAX = 512
 PEER_THREADS_MAX = 64
 CONTROL_THREADS_MAX = 16
@@ -57,7 +57,7 @@ class RayTransport:
             with self.lock:
                 self.handles[peer] = handle
         try:
-            return ray.get(handle.deliver.remote(sender, frame), timeout=CALL_TIMEOUT_S)
+            return ray.get(handle.deliver.remote(sender, frame), timeout=PEER_CALL_TIMEOUT_S)
         except Exception:
             with self.lock:
                 self.handles.pop(peer, None)
