@@ -38,6 +38,7 @@ bench: $(STAMP)
 sim: $(STAMP)
 	$(BIN)/python -m raydynamo.sim run --seeds 2000 --replicas 3
 	$(BIN)/python -m raydynamo.sim run --seeds 2000 --replicas 5
+	$(BIN)/python -m raydynamo.sim nodes --seeds 2000 --jobs 2
 
 check: $(STAMP)
 	$(BIN)/python -m raydynamo.sim check

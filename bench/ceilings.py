@@ -3,7 +3,7 @@
 1. A bare Ray actor call (sync, async and threaded actors; 1 and 64 calls in flight; task events
    on against off).
 2. Raw RocksDB through rocksdict in the driver: single puts, write batches, synced batches.
-3. A bare three-actor replicated put (``raydynamo/actors/bench_ceiling_actors.py``): leader plus
+3. A bare three-actor replicated put (``bench/ceiling_actors.py``): leader plus
    two followers, plain dicts, group commit, acknowledged by one follower. This is THE ceiling the
    real replicated put is compared with. The leader is a threaded (sync, ``max_concurrency``)
    actor by default: measured here it needs about half the CPU per request of an async-actor
@@ -34,6 +34,13 @@ from typing import Any, Literal
 import ray
 from rocksdict import Options, Rdict, WriteBatch, WriteOptions
 
+from bench.ceiling_actors import (
+    BareFollower,
+    BareLeader,
+    BareThreadedLeader,
+    NoopAsyncActor,
+    NoopSyncActor,
+)
 from bench.common import (
     FAST_ACTOR_OPTIONS,
     CpuMeter,
@@ -44,13 +51,6 @@ from bench.common import (
     local_ray,
     log,
     repeat_interleaved,
-)
-from raydynamo.actors.bench_ceiling_actors import (
-    BareFollower,
-    BareLeader,
-    BareThreadedLeader,
-    NoopAsyncActor,
-    NoopSyncActor,
 )
 
 BENCH = "ceilings"
@@ -197,7 +197,7 @@ def measure_rocksdict_batches(
 
 
 class BareReplicatedGroup:
-    """A bare leader and two followers (see ``bench_ceiling_actors``), started once, reused.
+    """A bare leader and two followers (see ``bench.ceiling_actors``), started once, reused.
 
     ``leader_kind`` picks ``BareThreadedLeader`` (default, the cheaper) or ``BareLeader`` (async).
     Task events are off unless ``task_events``; ``lagging_rounds_max`` bounds the rounds a slow

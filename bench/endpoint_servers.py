@@ -43,7 +43,9 @@ class MemoryHandler:
     def __init__(self) -> None:
         self.items: dict[str, Any] = {}
 
-    async def call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
+    async def call(
+        self, operation: str, request: dict[str, Any], request_id: str | None = None
+    ) -> dict[str, Any]:
         if operation == "PutItem":
             self.items[request["Item"]["pk"]["S"]] = request["Item"]
             return {}

@@ -20,6 +20,7 @@ import sys
 from typing import Any
 
 from raydynamo.config import ConfigError, RaydynamoConfig, load_config
+from raydynamo.storage.data_dir import expand_data_dir
 
 
 def _ray_init(address: str | None, config: RaydynamoConfig) -> None:
@@ -61,8 +62,9 @@ def cmd_down(ns: argparse.Namespace, config: RaydynamoConfig) -> int:
     stopped = stop_node_endpoints(config) + stop_service(config)
     print(f"stopped {len(stopped)} actors" if stopped else "raydynamo was not running")
     if ns.wipe:
-        shutil.rmtree(config.storage.data_dir, ignore_errors=True)
-        print(f"removed {config.storage.data_dir} on this machine")
+        data_dir = expand_data_dir(config.storage.data_dir)
+        shutil.rmtree(data_dir, ignore_errors=True)
+        print(f"removed {data_dir} on this machine")
     return 0
 
 

@@ -2,11 +2,20 @@
 
 Every field has a description; unknown fields are refused, and a bad file is refused with a
 message naming the field (``ConfigError``). No behaviour hides in environment variables.
+
+The files of the top-level ``configs/`` directory install with the package as
+``raydynamo.configs`` (see ``pyproject.toml``) and are read through ``importlib.resources``, so a
+regular install, an editable one and a bare source checkout all find them, from any working
+directory. Paths in a configuration (``storage.data_dir``) are kept as written: ``~`` is
+expanded by the process that uses them (``raydynamo.storage.data_dir``), whose home need not be
+the loader's.
 Pure: no ray, no rocksdict.
 """
 
 from __future__ import annotations
 
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,7 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from raydynamo.consensus.types import Settings
 
-CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
+CONFIGS_PACKAGE = "raydynamo.configs"
+DEFAULT_CONFIG_FILE = "local.yaml"
+DATA_DIR_DEFAULT = "~/.local/share/raydynamo"
 
 
 class ConfigError(ValueError):
@@ -60,12 +71,17 @@ class ConsensusConfig(_Frozen):
         return self
 
     def to_settings(self) -> Settings:
-        return Settings(**self.model_dump())
+        """The replica settings: every field of this model, and leases on."""
+        return Settings(**self.model_dump(), leases_enabled=True)
 
 
 class StorageConfig(_Frozen):
     data_dir: str = Field(
-        "/tmp/raydynamo", description="Directory under which each storage node keeps its RocksDB."
+        DATA_DIR_DEFAULT,
+        min_length=1,
+        description="Directory under which each storage node keeps its RocksDB (one "
+        "subdirectory per storage node). A leading ~ is the home of the storage node's process. "
+        "Created private (0700) with any missing parents.",
     )
     sync_writes: bool = Field(
         True,
@@ -76,8 +92,18 @@ class StorageConfig(_Frozen):
         64 << 20, ge=1 << 20, description="Memtable budget shared by all replicas of a node."
     )
     block_cache_bytes: int = Field(32 << 20, ge=0, description="RocksDB block cache per node.")
-    dedup_slots_retained: int = Field(
-        100_000, ge=1, description="Slots for which a request id's first result is remembered."
+    dedup_retention_s: float = Field(
+        900.0,
+        gt=0,
+        description="How long (of the log's own clock, which never runs ahead of real time) "
+        "the first result of a request id is kept, so that a retry is answered instead of "
+        "applied again. Must exceed every retry window (the driver's attempts and the "
+        "router's timeouts: minutes).",
+    )
+    dedup_bytes_max: int = Field(
+        64 << 20,
+        ge=1 << 16,
+        description="Bytes of kept first results per partition; past it the oldest go first.",
     )
 
 
@@ -90,6 +116,18 @@ class NodeConfig(_Frozen):
         2.0, ge=0, description="How long a strong read waits for a new leader's lease."
     )
     num_cpus: float = Field(0.0, ge=0, description="Ray CPUs each storage node reserves.")
+    pending_bytes_max: int = Field(
+        64 << 20,
+        ge=1 << 16,
+        description="Bytes of commands a replica may have proposed and not yet applied; more "
+        "writes are refused at once with ThrottlingException (nothing proposed).",
+    )
+    inbox_bytes_max: int = Field(
+        256 << 20,
+        ge=1 << 16,
+        description="Bytes of writes and peer frames queued for a node's core thread; more "
+        "client writes are refused at once with ThrottlingException.",
+    )
 
 
 class RouterConfig(_Frozen):
@@ -108,6 +146,18 @@ class RouterConfig(_Frozen):
     )
     partition_calls_in_flight_max: int = Field(
         2, ge=1, description="Calls in flight to one partition; more requests wait and batch."
+    )
+    call_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        description="One call to a storage node that takes longer is abandoned and the request "
+        "moves to another replica (with the same request id).",
+    )
+    partition_queue_bytes_max: int = Field(
+        16 << 20,
+        ge=1 << 16,
+        description="Bytes of requests waiting for one partition in a router; more are refused "
+        "at once with ThrottlingException.",
     )
 
 
@@ -213,30 +263,42 @@ def config_from_dict(data: dict[str, Any]) -> RaydynamoConfig:
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
 
 
-def resolve_config_path(path: str | Path | None) -> Path:
-    """``path`` itself if it exists, else the file of that name under ``configs/`` (``cluster``,
-    ``cluster.yaml`` and ``configs/cluster.yaml`` all work from any working directory, which
-    matters for ``ray job submit``, whose jobs do not run where they were submitted)."""
+def shipped_configs() -> Traversable:
+    """The directory of the configuration files shipped with the package."""
+    try:
+        return resources.files(CONFIGS_PACKAGE)
+    except ModuleNotFoundError:  # a source checkout put on sys.path without being installed
+        return Path(__file__).resolve().parent.parent / "configs"
+
+
+def resolve_config_path(path: str | Path | None) -> Path | Traversable:
+    """The configuration file ``path`` names: the shipped ``local.yaml`` for None; ``path``
+    itself if it exists; else, for a bare name (``cluster``, ``cluster.yaml``) or one under
+    ``configs/`` (``configs/cluster.yaml``), the shipped file of that name, so that these work
+    from any working directory (``ray job submit`` jobs do not run where they were submitted).
+    Any other path is returned as given, and reading it fails."""
+    shipped = shipped_configs()
     if path is None:
-        return CONFIGS_DIR / "local.yaml"
+        return shipped / DEFAULT_CONFIG_FILE
     given = Path(path)
-    if given.exists():
+    if given.exists() or given.parent not in (Path("."), Path("configs")):
         return given
-    for candidate in (CONFIGS_DIR / given.name, CONFIGS_DIR / f"{given.name}.yaml"):
-        if candidate.exists():
+    for name in (given.name, f"{given.name}.yaml"):
+        candidate = shipped / name
+        if candidate.is_file():
             return candidate
     return given
 
 
 def load_config(path: str | Path | None = None) -> RaydynamoConfig:
-    """Load ``path`` (default ``configs/local.yaml``; see ``resolve_config_path``)."""
-    path = resolve_config_path(path)
+    """Load ``path`` (default: the shipped ``local.yaml``; see ``resolve_config_path``)."""
+    source = resolve_config_path(path)
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
     except OSError as err:
-        raise ConfigError(f"cannot read config file {path}: {err.strerror}") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
+        raise ConfigError(f"cannot read config file {source}: {err.strerror}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ConfigError(f"config file {source} is not valid YAML: {err}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+        raise ConfigError(f"config file {source} must hold a mapping at the top level")
     return config_from_dict(data)

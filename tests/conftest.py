@@ -8,6 +8,12 @@ import tempfile
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests measure behaviour, never time: on a busy CI machine a slow example is not a
+# failure (hypothesis' default 200 ms deadline and "too slow" health check would make it one).
+settings.register_profile("raydynamo", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("raydynamo")
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,10 @@ from collections.abc import Callable
 
 from raydynamo.actors.host import NodeHost
 from raydynamo.config import RaydynamoConfig, config_from_dict
+from raydynamo.consensus.codec import encode_batch
+from raydynamo.consensus.messages import Message
+from raydynamo.node.core import NodeCore, NodeLimits
+from raydynamo.storage.memory import MemoryEngine
 from raydynamo.storage.rocks import RocksEngine
 
 FAST = {
@@ -47,10 +51,11 @@ class LocalCluster:
         self.node_ids = node_ids
         self.config: RaydynamoConfig = config_from_dict({**FAST, **(overrides or {})})
         self.transport = LocalTransport()
+        self.fatal: list[str] = []  # why hosts stopped (in-process, a host cannot end the process)
 
     def start(self, node_id: str) -> NodeHost:
         engine = RocksEngine(f"{self.root}/{node_id}", write_buffer_bytes_max=4 << 20)
-        host = NodeHost(node_id, engine, self.config, self.transport)
+        host = NodeHost(node_id, engine, self.config, self.transport, on_fatal=self.fatal.append)
         host.start()
         self.transport.hosts[node_id] = host
         return host
@@ -82,7 +87,56 @@ class LocalCluster:
 
     def leader_of(self, partition_id: str) -> str | None:
         for node_id, host in self.transport.hosts.items():
-            hosted = host.replicas.get(partition_id)
+            hosted = host.core.replicas.get(partition_id)
             if hosted and host.clock() < hosted.lease.strong_until:
                 return node_id
         return None
+
+
+class CoreGroup:
+    """Node cores of one partition driven by hand, without threads or time passing: messages
+    move only when ``pump`` is called, so a test decides exactly what happens when."""
+
+    def __init__(self, node_ids: tuple[str, ...], limits: NodeLimits | None = None) -> None:
+        self.config = config_from_dict(FAST)
+        self.now = 1000.0
+        self.wire: list[tuple[str, str, bytes]] = []  # (sender, peer, frame)
+        self.cores: dict[str, NodeCore] = {}
+        for node_id in node_ids:
+            core = NodeCore(
+                node_id,
+                MemoryEngine(),
+                self.config.consensus.to_settings(),
+                _WireOutbox(node_id, self.wire),
+                limits=limits or NodeLimits(),
+            )
+            core.host("p0", node_ids, False, self.now)
+            self.cores[node_id] = core
+
+    def pump(self, rounds_max: int = 50) -> None:
+        """Deliver messages (and flush) until nothing moves."""
+        for core in self.cores.values():
+            core.flush(self.now)
+        for _ in range(rounds_max):
+            if not self.wire:
+                return
+            batch, self.wire[:] = list(self.wire), []
+            for sender, peer, frame in batch:
+                self.cores[peer].receive(sender, frame, self.now)
+            for core in self.cores.values():
+                core.flush(self.now)
+        raise AssertionError("messages kept flowing")
+
+    def elect(self, node_id: str) -> None:
+        self.cores[node_id].campaign("p0", self.now)
+        self.pump()
+        assert self.cores[node_id].replicas["p0"].replica.role.value == "leader"
+
+
+class _WireOutbox:
+    def __init__(self, node_id: str, wire: list[tuple[str, str, bytes]]) -> None:
+        self.node_id = node_id
+        self.wire = wire
+
+    def post(self, peer: str, partition_id: str, message: Message) -> None:
+        self.wire.append((self.node_id, peer, encode_batch([(partition_id, message)])))

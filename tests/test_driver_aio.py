@@ -41,7 +41,9 @@ def test_calls_run_on_the_callers_loop_and_pass_requests_through() -> None:
     threads: list[int] = []
 
     class Recording(FakeHandler):
-        async def call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
+        async def call(
+            self, operation: str, request: dict[str, Any], request_id: str | None = None
+        ) -> dict[str, Any]:
             threads.append(threading.get_ident())
             return await super().call(operation, request)
 

@@ -256,13 +256,29 @@ def test_throttling_gives_up_after_attempts_max(handler: FakeHandler) -> None:
     assert caught.value.response["ResponseMetadata"]["RetryAttempts"] == 2
 
 
-def test_errors_that_may_have_been_applied_are_not_resent(
+def test_errors_that_may_have_been_applied_are_resent_under_the_same_request_id(
     client: Any, handler: FakeHandler
 ) -> None:
-    handler.script("PutItem", errors.InternalServerError("maybe applied"))
-    with pytest.raises(client.exceptions.InternalServerError):
-        client.put_item(TableName="t", Item={"pk": {"S": "a"}})
-    assert len(handler.calls) == 1 and client.sleeps == []
+    """A resend is harmless only because it carries the first attempt's id: the service then
+    applies the operation at most once."""
+    client.create_table(TableName="t", KeySchema=KEY_SCHEMA, AttributeDefinitions=DEFINITIONS)
+    handler.script(
+        "PutItem",
+        errors.InternalServerError("maybe applied"),
+        errors.ServiceUnavailable("maybe applied"),
+    )
+    response = client.put_item(TableName="t", Item={"pk": {"S": "a"}})
+    ids = handler.request_ids[-3:]
+    assert len(set(ids)) == 1 and ids[0] is not None
+    assert response["ResponseMetadata"]["RequestId"] == ids[0]
+    assert response["ResponseMetadata"]["RetryAttempts"] == 2
+
+
+def test_each_operation_has_its_own_request_id(client: Any, handler: FakeHandler) -> None:
+    client.create_table(TableName="t", KeySchema=KEY_SCHEMA, AttributeDefinitions=DEFINITIONS)
+    client.put_item(TableName="t", Item={"pk": {"S": "a"}})
+    client.put_item(TableName="t", Item={"pk": {"S": "a"}})
+    assert handler.request_ids[-1] != handler.request_ids[-2]
 
 
 class ThreadRecordingHandler(FakeHandler):
@@ -272,7 +288,9 @@ class ThreadRecordingHandler(FakeHandler):
         self.in_flight = 0
         self.in_flight_max = 0
 
-    async def call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
+    async def call(
+        self, operation: str, request: dict[str, Any], request_id: str | None = None
+    ) -> dict[str, Any]:
         self.threads.add(threading.get_ident())
         self.in_flight += 1
         self.in_flight_max = max(self.in_flight_max, self.in_flight)
@@ -311,7 +329,9 @@ def test_calling_from_the_private_loop_thread_is_refused() -> None:
     class Reentrant(FakeHandler):
         client: Client
 
-        async def call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
+        async def call(
+            self, operation: str, request: dict[str, Any], request_id: str | None = None
+        ) -> dict[str, Any]:
             return self.client.list_tables()  # the sync client, from its own loop thread
 
     handler = Reentrant()
@@ -348,7 +368,9 @@ def test_close_cancels_calls_in_flight() -> None:
     started = threading.Event()
 
     class Stuck(FakeHandler):
-        async def call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
+        async def call(
+            self, operation: str, request: dict[str, Any], request_id: str | None = None
+        ) -> dict[str, Any]:
             started.set()
             await asyncio.Event().wait()
             raise AssertionError("unreachable")

@@ -83,6 +83,7 @@ class FakeHandler:
         self.scripted: dict[str, list[Any]] = {}
         self.unprocessed: list[int] = []  # per BatchWriteItem call: how many to leave unprocessed
         self.closed = False
+        self.request_ids: list[str | None] = []
 
     def script(self, operation: str, *answers: Any) -> None:
         """Queue canned responses (dicts) or errors (exceptions) for ``operation``."""
@@ -97,8 +98,11 @@ class FakeHandler:
     async def aclose(self) -> None:
         self.closed = True
 
-    async def call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
+    async def call(
+        self, operation: str, request: dict[str, Any], request_id: str | None = None
+    ) -> dict[str, Any]:
         self.calls.append((operation, copy.deepcopy(request)))
+        self.request_ids.append(request_id)
         queue = self.scripted.get(operation)
         if queue:
             answer = queue.pop(0)

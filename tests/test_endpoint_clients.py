@@ -295,3 +295,24 @@ def test_pynamodb_models_save_get_and_query(endpoint: str) -> None:
 def test_a_plain_boto3_client_without_waiters_works(endpoint: str) -> None:
     plain = boto3_client(endpoint)
     assert "TableNames" in plain.list_tables()
+
+
+def test_sdk_retries_of_one_operation_are_applied_once(
+    endpoint: str, client: Any, table: str
+) -> None:
+    key = {"pk": {"S": "retried"}, "sk": {"N": "1"}}
+    body = json.dumps(
+        {
+            "TableName": table,
+            "Key": key,
+            "UpdateExpression": "ADD n :one",
+            "ExpressionAttributeValues": {":one": {"N": "1"}},
+        }
+    ).encode()
+    attempts = {"amz-sdk-invocation-id": str(uuid.uuid4())}
+    for _ in range(3):  # what botocore sends when an attempt times out: the same invocation id
+        assert raw_request(endpoint, body, operation="UpdateItem", headers=attempts).status == 200
+    another = {"amz-sdk-invocation-id": str(uuid.uuid4())}
+    assert raw_request(endpoint, body, operation="UpdateItem", headers=another).status == 200
+    got = client.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"]
+    assert got["n"] == {"N": "2"}

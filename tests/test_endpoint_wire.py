@@ -41,13 +41,17 @@ class RecordingHandler:
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.request_ids: list[str | None] = []
         self.concurrent = 0
         self.concurrent_peak = 0
         self.gate: asyncio.Event | None = None
         self.gate_size = 0
 
-    async def call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
+    async def call(
+        self, operation: str, request: dict[str, Any], request_id: str | None = None
+    ) -> dict[str, Any]:
         self.requests.append((operation, request))
+        self.request_ids.append(request_id)
         table = request.get("TableName")
         if table == "gate":
             return await self._gated()
@@ -570,3 +574,20 @@ def test_half_a_surrogate_pair_is_refused_and_a_whole_one_served(
         assert answer.status == 400 and answer.code == "SerializationException", body
     assert post(url, b'{"TableName": "t", "Item": {"a": {"S": "\\ud83d\\ude00"}}}').status == 200
     assert last_request(handler)["Item"] == {"a": {"S": "\U0001f600"}}
+
+
+def test_an_sdk_retry_carries_the_same_operation_id_and_another_request_does_not(
+    url: str, handler: RecordingHandler
+) -> None:
+    document = {"TableName": "t", "Item": {"a": {"S": "x"}}}
+    invocation = {"amz-sdk-invocation-id": "0b1e4c1a-5d7c-4a52-9d1e-6f0c2a7b8e91"}
+    for _ in range(2):
+        post(url, document, headers=invocation)
+    first, retried = handler.request_ids[-2:]
+    assert first is not None and first == retried
+    post(url, {**document, "TableName": "u"}, headers=invocation)
+    assert handler.request_ids[-1] not in (None, first)
+    post(url, document)
+    assert handler.request_ids[-1] is None
+    boto3_client(url).put_item(TableName="t", Item={"a": {"S": "x"}})
+    assert handler.request_ids[-1] is not None  # botocore sends an invocation id

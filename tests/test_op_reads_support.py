@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import uuid
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any
 
@@ -74,6 +75,9 @@ class FakeTransport:
 
     async def write(self, *args: Any) -> dict[str, Any]:
         raise AssertionError("reads never write")
+
+    def command_id(self, *parts: str | int) -> bytes:
+        return uuid.uuid4().bytes  # every operation a fresh id (nothing here retries)
 
     async def read(
         self,

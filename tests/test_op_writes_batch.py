@@ -290,16 +290,27 @@ def test_indexes_capacity_shape() -> None:
     ]
 
 
-def test_unreachable_partition_yields_unprocessed_items() -> None:
+def test_throttled_partition_yields_unprocessed_items() -> None:
     catalog, transport = new_world(partitions=2)
     requests = [put_request(f"k{i}") for i in range(10)]
     down = catalog.partitions("hash")[0].partition_id
-    transport.unavailable.add(down)
+    transport.throttled.add(down)
     response = batch(catalog, transport, {"RequestItems": {"hash": requests}})
     unprocessed = response["UnprocessedItems"]["hash"]
     assert 0 < len(unprocessed) < 10
     assert all(request in requests for request in unprocessed)
     assert len(transport.all_items("hash")) == 10 - len(unprocessed)
+
+
+def test_a_partition_that_may_have_applied_fails_the_call_instead_of_unprocessed() -> None:
+    """UnprocessedItems promises the requests were not applied (the client resends them as a new
+    request); a partition that could not confirm may have applied them: the whole call fails,
+    and its retry carries the same request ids."""
+    catalog, transport = new_world(partitions=2)
+    requests = [put_request(f"k{i}") for i in range(10)]
+    transport.unavailable.add(catalog.partitions("hash")[0].partition_id)
+    with pytest.raises(ServiceUnavailable):
+        batch(catalog, transport, {"RequestItems": {"hash": requests}})
 
 
 def test_every_partition_unreachable_raises() -> None:

@@ -9,10 +9,11 @@ result, as the replicated path does.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Coroutine
 from typing import Any
 
-from raydynamo.api.errors import ResourceNotFoundException, ServiceUnavailable
+from raydynamo.api.errors import ResourceNotFoundException, ServiceUnavailable, ThrottlingException
 from raydynamo.api.schema import (
     Item,
     KeySchema,
@@ -66,6 +67,7 @@ class FakeTransport:
         self.slots: dict[str, int] = {}
         self.sent: list[tuple[str, str, bytes, bytes]] = []
         self.unavailable: set[str] = set()
+        self.throttled: set[str] = set()
 
     def machine(self, partition_id: str) -> PartitionStateMachine:
         if partition_id not in self.machines:
@@ -81,11 +83,16 @@ class FakeTransport:
         self.engine.write(batch, sync=False)
         return [result for _, result in results]
 
+    def command_id(self, *parts: str | int) -> bytes:
+        return uuid.uuid4().bytes  # every operation a fresh id (nothing here retries)
+
     async def write(
         self, table_name: str, partition: PartitionRange, request_id: bytes, command: bytes
     ) -> dict[str, Any]:
         if partition.partition_id in self.unavailable:
             raise ServiceUnavailable("no leader reachable")
+        if partition.partition_id in self.throttled:
+            raise ThrottlingException("Rate of requests exceeds the allowed throughput.")
         self.sent.append((table_name, partition.partition_id, request_id, command))
         (result,) = self.apply(partition.partition_id, (command,))
         return result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -13,6 +14,7 @@ import ray
 from raydynamo.actors.group_client import GroupClient
 from raydynamo.actors.storage_fleet import StorageFleet
 from raydynamo.config import config_from_dict
+from raydynamo.node.replies import Applied
 from raydynamo.partition.commands import Put, Write, encode_write
 
 pytestmark = pytest.mark.ray
@@ -62,7 +64,7 @@ def test_leader_node_killed_mid_stream_loses_nothing_and_restarted_node_agrees(f
         async def one(i: int) -> None:
             key, value = f"{tag}-{i}".encode(), f"value-{tag}-{i}".encode()
             result = await clients[pid].write([put(f"{pid}/{tag}/{i}", key, value)])
-            assert result[0]["status"] == "ok"
+            assert isinstance(result[0], Applied)
             acked[key] = value
 
         for start in range(0, count, 16):
@@ -94,13 +96,22 @@ def test_leader_node_killed_mid_stream_loses_nothing_and_restarted_node_agrees(f
     asyncio.run(verify())
     assert clients[victim_pid].retries > 0, "the kill did not disturb the stream"
 
-    # Every replica of every group converges on the same bytes, the restarted one included.
-    deadline = time.monotonic() + 60
+    # Every replica of every group converges on the same bytes, the restarted one included. The
+    # restarted node may still be coming back (Ray answers ActorUnavailableError meanwhile):
+    # wait for it, never read from it before it answers.
+    deadline = time.monotonic() + 120
     for pid in PARTITIONS:
         members = groups[pid]
         while True:
-            states = ray.get([fleet.handles[m].partition_state.remote(pid) for m in members])
-            if all(s == states[0] for s in states):
+            try:
+                states = ray.get(
+                    [fleet.handles[m].partition_state.remote(pid) for m in members], timeout=30
+                )
+            except (ray.exceptions.ActorUnavailableError, ray.exceptions.GetTimeoutError):
+                states = None
+            if states is not None and all(s == states[0] for s in states):
                 break
             assert time.monotonic() < deadline, f"{pid} replicas did not converge"
-            ray.get([fleet.handles[m].ping.remote() for m in members])
+            with contextlib.suppress(ray.exceptions.ActorUnavailableError):
+                # a round trip to every member (the restarted one once it is back)
+                ray.get([fleet.handles[m].ping.remote() for m in members], timeout=60)

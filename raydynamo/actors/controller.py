@@ -370,8 +370,8 @@ class Controller:
                 stats = await self._storage(member).partition_stats.remote(partition.partition_id)
             except Exception:
                 continue
-            if stats.get("status") == "ok":
-                return dict(stats)
+            if isinstance(stats, tuple):  # (items, bytes); else the node does not host it
+                return {"items": stats[0], "bytes": stats[1]}
         return {}
 
     async def status(self) -> dict[str, Any]:

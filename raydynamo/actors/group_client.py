@@ -1,67 +1,108 @@
 """Talking to one partition's replication group from anywhere in the Ray cluster.
 
 ``GroupClient`` sends writes and strong reads to the leader and eventually consistent reads to
-any replica, follows leader hints, moves on from replicas that are down, and retries a write with
-its original request id, so a retry is answered from the first result and never applied twice.
-Concurrent requests to the same group are coalesced: while ``calls_in_flight_max`` calls are
-out, new requests queue and leave together in the next call (the router's half of group commit).
-Every wait is bounded by ``deadline_s``.
+any replica, follows leader hints, moves on from replicas that are down or hang, and retries a
+write only with its original request id, so a retry is answered from the first result and never
+applied twice. Concurrent requests to the same group are coalesced: while
+``calls_in_flight_max`` calls are out, new requests queue (bounded in bytes) and leave together
+in the next call (the router's half of group commit).
+
+Replies are the node's typed replies (``node.replies``); nothing matches strings. Outcomes:
+- a write's ``Applied`` result is returned;
+- ``Overloaded`` raises ``Throttled`` at once (nothing was proposed: the client backs off);
+- ``StaleMap``/``NoSuchPartition`` raise ``NoSuchPartition`` (the caller refreshes its map and
+  retries with the same request id);
+- ``NotLeader``/``Unavailable``/a failed or hung call: the next replica is tried, until
+  ``deadline_s`` has passed, then ``GroupUnavailable`` (the write may or may not be applied).
+Every call has a timeout (``call_timeout_s``) and every request a deadline. No blocking Ray call
+runs on the event loop (actor handles are looked up in a thread and cached).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import ray
 
-from raydynamo.actors.host import Result
 from raydynamo.actors.storage_node import storage_actor_name
+from raydynamo.node.replies import (
+    Applied,
+    NoSuchPartition,
+    NotLeader,
+    Overloaded,
+    StaleMap,
+    Unavailable,
+    WriteReply,
+)
 
 BATCH_REQUESTS_MAX = 256
+Request = tuple[bytes, bytes]
 
 
 class GroupUnavailable(Exception):
     """No replica of the group could serve the request before the deadline."""
 
 
-class NoSuchPartition(Exception):
-    """A replica does not host the partition (the caller's map is stale)."""
+class PartitionMoved(Exception):
+    """A replica does not host the partition, or the caller's map is older than the replica's:
+    nothing was done; refresh the map and retry (with the same request id)."""
+
+
+class Throttled(Exception):
+    """The leader's queues are full: nothing was proposed; back off and retry."""
 
 
 class _Coalescer:
-    """Queues items and sends them in batches, at most ``in_flight_max`` batches at a time."""
+    """Queues items and sends them in batches, at most ``in_flight_max`` batches at a time, with
+    at most ``queued_bytes_max`` bytes waiting (more is refused with ``Throttled``)."""
 
-    def __init__(self, send: Any, in_flight_max: int) -> None:
+    def __init__(
+        self,
+        send: Callable[[list[Any]], Awaitable[Sequence[Any]]],
+        in_flight_max: int,
+        queued_bytes_max: int,
+    ) -> None:
         self.send = send
         self.in_flight_max = in_flight_max
-        self.queue: list[tuple[Any, asyncio.Future[Any]]] = []
+        self.queued_bytes_max = queued_bytes_max
+        self.queue: list[tuple[Any, int, asyncio.Future[Any]]] = []
+        self.queued_bytes = 0
         self.in_flight = 0
         self.tasks: set[asyncio.Task[None]] = set()
 
-    async def submit(self, item: Any) -> Any:
+    async def submit(self, item: Any, size: int) -> Any:
+        if self.queue and self.queued_bytes + size > self.queued_bytes_max:
+            raise Throttled("too many bytes waiting for this partition")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self.queue.append((item, future))
+        self.queue.append((item, size, future))
+        self.queued_bytes += size
         self._kick()
         return await future
 
     def _kick(self) -> None:
         while self.queue and self.in_flight < self.in_flight_max:
             batch, self.queue = self.queue[:BATCH_REQUESTS_MAX], self.queue[BATCH_REQUESTS_MAX:]
+            self.queued_bytes -= sum(size for _, size, _ in batch)
             self.in_flight += 1
             task = asyncio.get_running_loop().create_task(self._run(batch))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
 
-    async def _run(self, batch: list[tuple[Any, asyncio.Future[Any]]]) -> None:
+    async def _run(self, batch: list[tuple[Any, int, asyncio.Future[Any]]]) -> None:
         try:
-            results = await self.send([item for item, _ in batch])
-            for (_, future), result in zip(batch, results, strict=True):
-                if not future.done():
+            results = await self.send([item for item, _, _ in batch])
+            for (_, _, future), result in zip(batch, results, strict=True):
+                if future.done():
+                    continue
+                if isinstance(result, Exception):
+                    future.set_exception(result)
+                else:
                     future.set_result(result)
         except BaseException as err:  # every waiter learns of the failure
-            for _, future in batch:
+            for _, _, future in batch:
                 if not future.done():
                     future.set_exception(err)
         finally:
@@ -81,6 +122,7 @@ class GroupClient:
         calls_in_flight_max: int = 2,
         map_version: int = 0,
         call_timeout_s: float = 5.0,
+        queued_bytes_max: int = 16 << 20,
     ) -> None:
         self.partition_id = partition_id
         self.call_timeout_s = call_timeout_s
@@ -92,127 +134,176 @@ class GroupClient:
         self.leader: str | None = None
         self.handles: dict[str, Any] = {}
         self.retries = 0
-        self.writes = _Coalescer(self.write, calls_in_flight_max)
-        self.strong_reads = _Coalescer(self._strong_read_batch, calls_in_flight_max)
-        self.weak_reads = _Coalescer(self._weak_read_batch, calls_in_flight_max)
+        self.writes = _Coalescer(self._write_batch, calls_in_flight_max, queued_bytes_max)
+        self.strong_reads = _Coalescer(
+            self._strong_read_batch, calls_in_flight_max, queued_bytes_max
+        )
+        self.weak_reads = _Coalescer(self._weak_read_batch, calls_in_flight_max, queued_bytes_max)
 
-    def _handle(self, node_id: str) -> Any:
+    async def _handle(self, node_id: str) -> Any:
         handle = self.handles.get(node_id)
         if handle is None:
-            handle = ray.get_actor(storage_actor_name(node_id), namespace=self.namespace)
+            name = storage_actor_name(node_id)
+            handle = await asyncio.to_thread(ray.get_actor, name, namespace=self.namespace)
             self.handles[node_id] = handle
         return handle
 
-    def _next_target(self, tried: int) -> str:
-        if self.leader is not None and tried == 0:
-            return self.leader
-        return self.members[tried % len(self.members)]
+    async def _call(self, node_id: str, method: str, *args: Any) -> Any:
+        """One call with a timeout: a node that hangs (cut off, not yet declared dead) must not
+        hold the request for Ray's failure detection. Raises on any failure."""
+        handle = await self._handle(node_id)
+        call = getattr(handle, method).remote(self.partition_id, *args)
+        try:
+            return await asyncio.wait_for(call, self.call_timeout_s)
+        except BaseException:
+            self.handles.pop(node_id, None)
+            raise
 
-    async def _call_leader(self, method: str, *args: Any) -> Any:
-        """Call ``method`` on whoever leads, following hints until the deadline."""
+    def _targets(self) -> list[str]:
+        first = [self.leader] if self.leader in self.members else []
+        return first + [m for m in self.members if m != self.leader]
+
+    # --- writes ----------------------------------------------------------------------------------
+
+    async def write_one(self, request_id: bytes, command: bytes) -> dict[str, Any]:
+        """One command, coalesced with concurrent ones into shared calls; returns its result."""
+        applied = await self.writes.submit((request_id, command), len(command) + len(request_id))
+        return dict(applied.result)
+
+    async def write(self, requests: list[Request]) -> list[Applied]:
+        """Order ``(request_id, command)`` pairs in one call (retries keep the ids); raises the
+        first request's failure, if any."""
+        results = await self._write_batch(requests)
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        return [r for r in results if isinstance(r, Applied)]
+
+    async def _write_batch(self, requests: list[Request]) -> list[Applied | Exception]:
+        results: list[Applied | Exception | None] = [None] * len(requests)
+        todo = list(range(len(requests)))
         deadline = time.monotonic() + self.deadline_s
         tried = 0
-        last_error: object = None
-        while time.monotonic() < deadline:
-            target = self._next_target(tried)
+        last: object = None
+        while todo:
+            if time.monotonic() > deadline:
+                failure = GroupUnavailable(f"{self.partition_id}: writes not ordered ({last!r})")
+                for i in todo:
+                    results[i] = failure
+                break
+            targets = self._targets()
+            target = targets[tried % len(targets)]
             try:
-                call = getattr(self._handle(target), method).remote(self.partition_id, *args)
-                # A node that hangs (cut off, not yet declared dead) must not hold the request
-                # for Ray's failure detection: move on; a retried write keeps its request id.
-                reply = await asyncio.wait_for(call, self.call_timeout_s)
-            except Exception as err:  # the actor is down, restarting or unreachable
-                self.handles.pop(target, None)
-                last_error = err
-                self.retries += 1
-                self.leader = None
+                replies: list[WriteReply] = await self._call(
+                    target, "write", [requests[i] for i in todo], self.map_version
+                )
+            except Exception as err:  # down, restarting, unreachable or hung: try the next one
+                last = err
+                self._moved_on(target)
                 tried += 1
                 await asyncio.sleep(self.retry_pause_s)
                 continue
-            first = reply[0] if isinstance(reply, list) and reply else reply
-            status = first.get("status") if isinstance(first, dict) else None
-            if status in ("no_such_partition", "stale_map"):
-                raise NoSuchPartition(self.partition_id)
-            if status not in ("not_leader", "overloaded", "unavailable"):
-                self.leader = target
-                return reply
-            last_error = first
-            self.retries += 1
-            hint = first.get("leader")
-            if hint in self.members and hint != target:
-                self.leader = hint
-                tried = 0
-                continue
-            self.leader = None
-            tried += 1
-            await asyncio.sleep(self.retry_pause_s)
-        raise GroupUnavailable(f"{self.partition_id}: no leader answered ({last_error!r})")
-
-    async def write(self, requests: list[tuple[bytes, bytes]]) -> list[Result]:
-        """Order ``(request_id, command)`` pairs; retries keep the request ids."""
-        results: list[Result | None] = [None] * len(requests)
-        todo = list(range(len(requests)))
-        deadline = time.monotonic() + self.deadline_s
-        while todo:
-            replies = await self._call_leader(
-                "write", [requests[i] for i in todo], self.map_version
-            )
-            again = []
+            again: list[int] = []
+            hint: str | None = None
             for i, reply in zip(todo, replies, strict=True):
-                if reply.get("status") == "ok":
+                if isinstance(reply, Applied):
                     results[i] = reply
-                else:
+                    self.leader = target
+                elif isinstance(reply, Overloaded):
+                    results[i] = Throttled(f"{self.partition_id}: the leader is overloaded")
+                elif isinstance(reply, StaleMap | NoSuchPartition):
+                    results[i] = PartitionMoved(self.partition_id)
+                else:  # NotLeader or Unavailable: settled elsewhere, with the same request id
                     again.append(i)
-            if again and time.monotonic() > deadline:
-                raise GroupUnavailable(f"{self.partition_id}: writes not ordered in time")
-            if len(again) == len(todo):
-                await asyncio.sleep(self.retry_pause_s)
+                    last = reply
+                    if isinstance(reply, NotLeader):
+                        hint = reply.leader_hint
+            if again:
+                self.retries += 1
+                if hint in self.members and hint != target:
+                    self.leader, tried = hint, 0
+                else:
+                    self._moved_on(target)
+                    tried += 1
+                    await asyncio.sleep(self.retry_pause_s)
             todo = again
         return [r for r in results if r is not None]
 
-    async def write_one(self, request_id: bytes, command: bytes) -> Result:
-        """One command, coalesced with concurrent ones into shared calls; returns its result."""
-        reply = await self.writes.submit((request_id, command))
-        return dict(reply["result"])
+    def _moved_on(self, target: str) -> None:
+        self.retries += 1
+        if self.leader == target:
+            self.leader = None
+
+    # --- reads -----------------------------------------------------------------------------------
 
     async def read_item(self, read_request: dict[str, Any], consistent: bool) -> dict[str, Any]:
         """One item read (``partition.item_reads``), coalesced with concurrent ones."""
         coalescer = self.strong_reads if consistent else self.weak_reads
-        return dict(await coalescer.submit(read_request))
+        return dict(await coalescer.submit(read_request, 256))
 
-    async def _strong_read_batch(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return list(await self._call_leader("read_items", requests, True, self.map_version))
+    async def _strong_read_batch(self, requests: list[dict[str, Any]]) -> list[Any]:
+        return list(await self._at_leader("read_items", requests, True, self.map_version))
 
-    async def _weak_read_batch(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        for node_id in [self.leader or self.members[0], *self.members]:
-            try:
-                reply = await self._handle(node_id).read_items.remote(
-                    self.partition_id, requests, False, self.map_version
-                )
-            except Exception:
-                self.handles.pop(node_id, None)
-                continue
-            if isinstance(reply, list):
-                return reply
-            if reply.get("status") in ("no_such_partition", "stale_map"):
-                raise NoSuchPartition(self.partition_id)
-        raise GroupUnavailable(f"{self.partition_id}: no replica answered")
+    async def _weak_read_batch(self, requests: list[dict[str, Any]]) -> list[Any]:
+        return list(await self._at_any("read_items", requests, False, self.map_version))
 
     async def read(self, keys: list[bytes], *, consistent: bool) -> list[bytes | None]:
         """Raw values of partition-local keys (system data, tests)."""
         if consistent:
-            reply = await self._call_leader("read", keys, True)
-            return list(reply["values"])
-        for node_id in [self.leader or self.members[0], *self.members]:
-            try:
-                reply = await self._handle(node_id).read.remote(self.partition_id, keys, False)
-            except Exception:
-                self.handles.pop(node_id, None)
-                continue
-            if reply.get("status") == "ok":
-                return list(reply["values"])
-        raise GroupUnavailable(f"{self.partition_id}: no replica answered")
+            return list(await self._at_leader("read", keys, True))
+        return list(await self._at_any("read", keys, False))
 
     async def read_range(self, start: bytes, end: bytes | None) -> list[tuple[bytes, bytes]]:
         """Raw pairs of partition-local keys in ``[start, end)``, read at the leader."""
-        reply = await self._call_leader("read_range", start, end, True)
-        return [(bytes(k), bytes(v)) for k, v in reply["pairs"]]
+        pairs = await self._at_leader("read_range", start, end, True)
+        return [(bytes(k), bytes(v)) for k, v in pairs]
+
+    async def _at_leader(self, method: str, *args: Any) -> Any:
+        """A read served by whoever leads (under lease), following hints until the deadline."""
+        deadline = time.monotonic() + self.deadline_s
+        tried = 0
+        last: object = None
+        while time.monotonic() < deadline:
+            targets = self._targets()
+            target = targets[tried % len(targets)]
+            try:
+                reply = await self._call(target, method, *args)
+            except Exception as err:  # down, restarting, unreachable or hung
+                last = err
+                self._moved_on(target)
+                tried += 1
+                await asyncio.sleep(self.retry_pause_s)
+                continue
+            if isinstance(reply, StaleMap | NoSuchPartition):
+                raise PartitionMoved(self.partition_id)
+            if not isinstance(reply, NotLeader | Unavailable):
+                self.leader = target
+                return reply
+            last = reply
+            hint = reply.leader_hint if isinstance(reply, NotLeader) else None
+            if hint in self.members and hint != target:
+                self.leader, tried = hint, 0
+                continue
+            self._moved_on(target)
+            tried += 1
+            await asyncio.sleep(self.retry_pause_s)
+        raise GroupUnavailable(f"{self.partition_id}: no leader answered ({last!r})")
+
+    async def _at_any(self, method: str, *args: Any) -> Any:
+        """An eventually consistent read at any replica that answers before the deadline."""
+        deadline = time.monotonic() + self.deadline_s
+        last: object = None
+        while time.monotonic() < deadline:
+            for node_id in self._targets():
+                try:
+                    reply = await self._call(node_id, method, *args)
+                except Exception as err:  # try another replica
+                    last = err
+                    continue
+                if isinstance(reply, StaleMap | NoSuchPartition):
+                    raise PartitionMoved(self.partition_id)
+                if not isinstance(reply, NotLeader | Unavailable):
+                    return reply
+                last = reply
+            await asyncio.sleep(self.retry_pause_s)
+        raise GroupUnavailable(f"{self.partition_id}: no replica answered ({last!r})")

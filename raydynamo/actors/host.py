@@ -1,30 +1,23 @@
-"""The storage node's logic without Ray: many replicas, one RocksDB, one core thread.
+"""The storage node's threads around ``node.NodeCore``: one inbox, one core thread, peer links.
 
-``NodeHost`` hosts any number of replicas (of different partitions) over one engine. Every input
-(a peer's messages, a client's write, a tick) goes through one inbox to one core thread, which
-owns all replica state. Each turn it takes everything queued, feeds it to the replicas, and then
-flushes, in this order:
-  0. hands a leader's Accepts and Heartbeats to the peers' outboxes at once, so that its fsync
-     overlaps theirs (safe: no reply is handled before step 1 is done, see ``consensus.types``);
-  1. persists the records of every replica in ONE write batch (fsync'ed when any replica needs it
-     and ``sync_writes`` is on): one fsync per round for the whole node, whatever the partitions;
-     inputs that arrive meanwhile queue and form the next round (group commit);
-  2. publishes each replica's read lease, then hands messages to per-peer outboxes; one sender
-     thread per peer sends an outbox as one call, and while it is in flight new messages wait and
-     go together in the next call;
-  3. applies chosen slots in slot order through the partition state machine and answers the
-     clients waiting on them; serves snapshots to replicas that fell behind.
-Messages for a peer whose own call is being answered ride back in that call's reply, so an
-Accept and its Accepted cost one actor call, not two.
+Every input (a peer's frame, a client's write, a tick, a hosting request) goes through one
+bounded inbox to one core thread, which alone touches the ``NodeCore``. Each turn it takes
+everything queued, feeds it to the core, ticks when due, and calls ``NodeCore.flush`` (persist,
+send, apply: see ``node/core.py``); inputs arriving meanwhile form the next round (group commit).
+Messages go to per-peer outboxes (``peers.PeerLinks``); messages for a peer whose own call is
+being answered ride back in that call's reply, so an Accept and its Accepted cost one actor call.
 
-Reads do not queue behind writes: they run in the caller's thread against the engine, after
-checking the lease the core thread published (a strong read needs the leader's lease, and a new
-leader's recovery applied).
+Reads do not queue behind writes: they run in the caller's thread against the engine after
+checking the lease the core published (``NodeCore.read_refusal``), waiting (bounded) for an
+election or a new leader's recovery.
+
+Crash-only: when the core raises (``NodeFailure`` or anything unexpected) the core thread calls
+``on_fatal``, which in the Ray actor ends the process (Ray restarts it, and it recovers from its
+own disk); in-process tests answer every waiter with ``Unavailable`` instead. Every waiter is
+answered in every path: by the core, by ``close``, or by the process ending.
 
 Why threads and not asyncio: measured here, a threaded Ray actor handles about twice the calls of
-an async one at 64 in flight, and the replication benchmark is held to a threaded ceiling.
-The Ray actor (``storage_node.py``) wraps this class with a ``Transport`` of actor calls; tests
-use an in-process transport. Must not import ray or rocksdict.
+an async one at 64 in flight. Must not import ray or rocksdict.
 """
 
 from __future__ import annotations
@@ -33,31 +26,23 @@ import logging
 import queue
 import threading
 import time
-import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-import msgpack
+from typing import Any, Protocol, TypeVar
 
 from raydynamo.actors.peers import PeerLinks
 from raydynamo.config import RaydynamoConfig
-from raydynamo.consensus.codec import decode_batch
-from raydynamo.consensus.messages import InstallSnapshot, may_precede_persist
-from raydynamo.consensus.replica import NotLeader, Overloaded, Replica, Role
-from raydynamo.consensus.types import Ready
-from raydynamo.partition.item_reads import execute_read
-from raydynamo.partition.keys import CATALOG_PREFIX, PartitionKeys, catalog_key
-from raydynamo.partition.replica_store import add_records, load_durable
-from raydynamo.partition.snapshot import build_snapshot, snapshot_batch
-from raydynamo.partition.state_machine import PartitionStateMachine
-from raydynamo.storage.engine import Engine, WriteBatch, prefix_end
+from raydynamo.node.core import NodeCore, NodeLimits, Request, WriteWaiter
+from raydynamo.node.replies import NoSuchPartition, NotLeader, Overloaded, StaleMap, Unavailable
+from raydynamo.node.replies import WriteReply as WriteReply
+from raydynamo.partition.dedup import DedupBounds
+from raydynamo.storage.engine import Engine
 
 log = logging.getLogger(__name__)
 
-Result = dict[str, Any]
 CALL_TIMEOUT_S = 120.0
+T = TypeVar("T")
+ReadRefusal = NotLeader | StaleMap | NoSuchPartition
 
 
 class Transport(Protocol):
@@ -66,44 +51,8 @@ class Transport(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class ReadLease:
-    """What a reader thread needs to know, published by the core thread after each flush."""
-
-    strong_until: float = float("-inf")
-    role: Role = Role.FOLLOWER
-    leader: str | None = None
-
-
-@dataclass(slots=True)
-class WriteAnswer:
-    """The results of one ``write`` call, filled in as its requests are applied."""
-
-    done: Future[list[Result]]
-    results: list[Result | None]
-    missing: int
-
-    def set(self, index: int, result: Result) -> None:
-        if self.results[index] is None:
-            self.results[index] = result
-            self.missing -= 1
-            if not self.missing and not self.done.done():
-                self.done.set_result(self.results)
-
-
-@dataclass(slots=True)
-class HostedReplica:
-    partition_id: str
-    keys: PartitionKeys
-    replica: Replica
-    machine: PartitionStateMachine
-    pending: dict[bytes, list[tuple[WriteAnswer, int]]] = field(default_factory=dict)
-    lease: ReadLease = field(default_factory=ReadLease)
-    next_tick_at: float = float("-inf")
-
-
-def not_leader(hint: str | None) -> Result:
-    return {"status": "not_leader", "leader": hint}
+def _refuse_closed(future: Future[Any]) -> None:
+    future.set_exception(RuntimeError("the storage node stopped"))
 
 
 class NodeHost:
@@ -116,40 +65,60 @@ class NodeHost:
         *,
         clock: Callable[[], float] = time.monotonic,
         seed: int = 0,
+        on_fatal: Callable[[str], None] | None = None,
     ) -> None:
         self.node_id = node_id
-        self.engine = engine
         self.config = config
-        self.settings = config.consensus.to_settings()
-        self.transport = transport
         self.clock = clock
-        self.seed = seed
-        self.replicas: dict[str, HostedReplica] = {}
-        self.map_versions: dict[str, int] = {}
-        self.dirty: set[str] = set()
-        self.inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self.on_fatal = on_fatal
+        self.inbox: queue.SimpleQueue[Callable[[float], None]] = queue.SimpleQueue()
+        self.inbox_bytes = 0
+        self.inbox_lock = threading.Lock()
         self.peers = PeerLinks(
             node_id,
             transport,
-            lambda frame: self.inbox.put(("reply", frame)),
+            lambda sender, frame: self._enqueue(lambda now: self.core.receive(sender, frame, now)),
             calls_in_flight_max=config.node.peer_calls_in_flight_max,
-            retry_pause_s=self.settings.retransmit_interval_s,
+            retry_pause_s=config.consensus.retransmit_interval_s,
+        )
+        limits = NodeLimits(
+            sync_writes=config.storage.sync_writes,
+            dedup=DedupBounds(config.storage.dedup_retention_s, config.storage.dedup_bytes_max),
+            pending_bytes_max=config.node.pending_bytes_max,
+        )
+        self.core = NodeCore(
+            node_id, engine, config.consensus.to_settings(), self.peers, limits=limits, seed=seed
         )
         self.reply_waiters: list[tuple[str, Future[bytes]]] = []
+        # Every caller waiting on the core thread, with the answer it gets if the node stops.
+        self.waiting: dict[Future[Any], Callable[[Future[Any]], None]] = {}
+        self.waiting_lock = threading.Lock()
         self.flushed = threading.Condition()
         self.threads: list[threading.Thread] = []
         self.closed = False
-        self.stats = {"flushes": 0, "fsyncs": 0, "frames_in": 0, "bad_frames": 0}
+        self.fatal: str | None = None
+
+    @property
+    def engine(self) -> Engine:
+        return self.core.engine
+
+    @property
+    def stats(self) -> dict[str, int]:
+        s = self.core.stats
+        return {
+            "flushes": s.flushes,
+            "fsyncs": s.fsyncs,
+            "frames_in": s.frames_in,
+            "bad_frames": s.bad_frames,
+            "foreign_messages": s.foreign_messages,
+            "snapshots_sent": s.snapshots_sent,
+        }
 
     # --- life cycle ------------------------------------------------------------------------------
 
     def start(self) -> None:
         """Recover every replica in the catalog, then start the core thread."""
-        end = prefix_end(CATALOG_PREFIX)
-        for key, value in self.engine.scan(CATALOG_PREFIX, end):
-            partition_id = key[len(CATALOG_PREFIX) :].decode()
-            entry = msgpack.unpackb(value, raw=False)
-            self._open_replica(partition_id, tuple(entry["members"]), entry.get("joining", False))
+        self.core.recover(self.clock())
         core = threading.Thread(target=self._core_loop, name=f"{self.node_id}-core", daemon=True)
         self.threads.append(core)
         core.start()
@@ -158,84 +127,141 @@ class NodeHost:
         if self.closed:
             return
         self.closed = True
-        self.inbox.put(("wake",))
+        self.inbox.put(lambda now: None)
         self.peers.close()
         for thread in self.threads:
             thread.join(timeout=10)
-        for hosted in self.replicas.values():
-            self._fail_pending(hosted, {"status": "unavailable", "message": "node closing"})
-        for _, waiter in self.reply_waiters:
-            if not waiter.done():
-                waiter.set_result(b"")
-        self.engine.close()
+        self.core.fail_all_pending("the storage node is closing")
+        self._answer_reply_waiters()
+        self._answer_waiting()
+        self.core.engine.close()
 
-    def _submit(self, kind: str, *args: Any) -> Any:
-        """Run an input on the core thread and wait for its answer."""
-        if self.closed:
+    def _enqueue(self, run: Callable[[float], None], size: int = 0) -> None:
+        if size:
+            with self.inbox_lock:
+                self.inbox_bytes += size
+
+            def counted(now: float, run: Callable[[float], None] = run) -> None:
+                with self.inbox_lock:
+                    self.inbox_bytes -= size
+                run(now)
+
+            self.inbox.put(counted)
+        else:
+            self.inbox.put(run)
+
+    def _submit(self, run: Callable[[float], T]) -> T:
+        """Run ``run(now)`` on the core thread and wait for its answer."""
+        if self.closed or self.fatal is not None:
             raise RuntimeError(f"storage node {self.node_id} is closed")
-        future: Future[Any] = Future()
-        self.inbox.put((kind, future, *args))
-        return future.result(timeout=CALL_TIMEOUT_S)
+        future: Future[T] = Future()
+
+        def task(now: float) -> None:
+            try:
+                result = run(now)
+            except ValueError as err:  # a refused request (e.g. hosting a group we are not in)
+                future.set_exception(err)
+                return
+            except BaseException as err:
+                future.set_exception(RuntimeError(f"storage node {self.node_id} failed"))
+                raise err from None
+            future.set_result(result)
+
+        return self._wait(future, task, 0, _refuse_closed)
+
+    def _wait(
+        self,
+        future: Future[T],
+        task: Callable[[float], None],
+        size: int,
+        if_stopped: Callable[[Future[Any]], None],
+    ) -> T:
+        """Queue ``task`` for the core thread and wait for ``future``; if the node stops first,
+        ``if_stopped`` answers it (no caller is ever left waiting on a dead core)."""
+        with self.waiting_lock:
+            self.waiting[future] = if_stopped
+        try:
+            self._enqueue(task, size)
+            if self.fatal is not None or self.closed:
+                self._answer_waiting()
+            return future.result(timeout=CALL_TIMEOUT_S)
+        finally:
+            with self.waiting_lock:
+                self.waiting.pop(future, None)
+
+    def _answer_waiting(self) -> None:
+        with self.waiting_lock:
+            waiting = list(self.waiting.items())
+        for future, if_stopped in waiting:
+            if not future.done():
+                if_stopped(future)
 
     # --- operations (any thread) -----------------------------------------------------------------
 
     def host_partition(
         self, partition_id: str, members: tuple[str, ...], joining: bool = False
     ) -> None:
-        """Start hosting a replica of ``partition_id`` whose group is ``members`` (node ids);
-        ``joining`` for a replica added to a running group (it learns the group from the log)."""
-        self._submit("host", partition_id, tuple(members), joining)
+        self._submit(lambda now: self.core.host(partition_id, tuple(members), joining, now))
 
     def change_members(self, partition_id: str, members: tuple[str, ...]) -> bool:
-        """Ask this node's replica, if it leads, to change the group to ``members``."""
-        return bool(self._submit("change", partition_id, tuple(members)))
+        return self._submit(lambda now: self.core.change_members(partition_id, members, now))
 
     def campaign(self, partition_id: str) -> None:
-        """Ask this node's replica to run for leader now (start-up, tests)."""
-        self._submit("campaign", partition_id)
+        self._submit(lambda now: self.core.campaign(partition_id, now))
 
     def transfer_leadership(self, partition_id: str, target: str) -> bool:
-        return bool(self._submit("transfer", partition_id, target))
+        return self._submit(lambda now: self.core.transfer_leadership(partition_id, target, now))
 
-    def deliver(self, sender: str, frame: bytes) -> bytes:
-        """A peer's batch of messages; the reply carries what we have for that peer."""
-        return bytes(self._submit("deliver", sender, frame))
-
-    def write(
-        self, partition_id: str, requests: list[tuple[bytes, bytes]], map_version: int = 0
-    ) -> list[Result]:
-        """Order ``(request_id, command)`` pairs; answer each once it is applied here. A router
-        whose partition map is older than the one this replica was told about is refused."""
-        if self._stale(partition_id, map_version):
-            return [{"status": "stale_map"}] * len(requests)
-        return list(self._submit("write", partition_id, requests))
+    def drop_partition(self, partition_id: str) -> None:
+        self._submit(lambda now: self.core.drop(partition_id))
 
     def set_map_version(self, partition_id: str, map_version: int) -> None:
-        """The controller published a new map for this partition: refuse older routers."""
-        if map_version > self.map_versions.get(partition_id, 0):
-            self.map_versions[partition_id] = map_version
+        self._submit(lambda now: self.core.set_map_version(partition_id, map_version))
 
-    def _stale(self, partition_id: str, map_version: int) -> bool:
-        return 0 < map_version < self.map_versions.get(partition_id, 0)
+    def deliver(self, sender: str, frame: bytes) -> bytes:
+        """A peer's frame; the reply carries what this node has for that peer."""
+        if self.closed or self.fatal is not None:
+            return b""
+        future: Future[bytes] = Future()
+
+        def task(now: float) -> None:
+            self.peers.begin_reply(sender)
+            self.reply_waiters.append((sender, future))
+            self.core.receive(sender, frame, now)
+
+        return self._wait(future, task, len(frame), lambda f: f.set_result(b""))
+
+    def write(
+        self, partition_id: str, requests: Sequence[Request], map_version: int = 0
+    ) -> list[WriteReply]:
+        """Order ``(request_id, command)`` pairs; one reply per request once it is settled."""
+        if self.closed or self.fatal is not None:
+            return [Unavailable("the storage node is closing")] * len(requests)
+        size = sum(len(command) for _, command in requests)
+        if self.inbox_bytes + size > self.config.node.inbox_bytes_max:
+            return [Overloaded()] * len(requests)
+        future: Future[list[WriteReply]] = Future()
+        waiter = WriteWaiter(len(requests), future.set_result)
+        stopped = [Unavailable("the storage node stopped")] * len(requests)
+        return self._wait(
+            future,
+            lambda now: self.core.propose(partition_id, requests, map_version, now, waiter),
+            size,
+            lambda f: f.set_result(stopped),
+        )
 
     def status(self) -> list[dict[str, Any]]:
-        return list(self._submit("status"))
+        return self._submit(self.core.status)
 
     def partition_state(self, partition_id: str) -> tuple[int, list[tuple[bytes, bytes]]]:
-        """(applied-through, every state key and value): to compare replicas byte for byte."""
-        return tuple(self._submit("state", partition_id))  # type: ignore[return-value]
+        return self._submit(lambda now: self.core.partition_state(partition_id))
 
-    def read(self, partition_id: str, keys: list[bytes], consistent: bool) -> Result:
+    def read(
+        self, partition_id: str, keys: list[bytes], consistent: bool
+    ) -> list[bytes | None] | ReadRefusal:
         """Values of partition-local ``keys``: at the leader under lease if ``consistent``."""
-        hosted = self.replicas.get(partition_id)
-        if hosted is None:
-            return {"status": "no_such_partition"}
-        if consistent:
-            refusal = self.await_strong_read(hosted)
-            if refusal is not None:
-                return refusal
-        values = self.engine.multi_get([hosted.keys.data(k) for k in keys])
-        return {"status": "ok", "values": values}
+        refusal = self.await_readable(partition_id, consistent, 0)
+        return refusal if refusal is not None else self.core.read_values(partition_id, keys)
 
     def read_items(
         self,
@@ -243,76 +269,53 @@ class NodeHost:
         read_requests: list[dict[str, Any]],
         consistent: bool,
         map_version: int = 0,
-    ) -> list[dict[str, Any]] | Result:
-        """Run item reads (``partition.item_reads.execute_read``) against this replica.
-
-        Returns one answer per request, or a refusal dict (not the leader, no such partition,
-        a stale map).
-        """
-        hosted = self.replicas.get(partition_id)
-        if hosted is None:
-            return {"status": "no_such_partition"}
-        if self._stale(partition_id, map_version):
-            return {"status": "stale_map"}
-        if consistent:
-            refusal = self.await_strong_read(hosted)
-            if refusal is not None:
-                return refusal
-        return [execute_read(self.engine, hosted.keys, request) for request in read_requests]
+    ) -> list[dict[str, Any]] | ReadRefusal:
+        """Item reads (``partition.item_reads``): one answer per request, or a refusal."""
+        refusal = self.await_readable(partition_id, consistent, map_version)
+        if refusal is not None:
+            return refusal
+        return self.core.execute_reads(partition_id, read_requests)
 
     def read_range(
         self, partition_id: str, start: bytes, end: bytes | None, consistent: bool
-    ) -> Result:
-        """Raw (key, value) pairs of partition-local keys in ``[start, end)`` (system data)."""
-        hosted = self.replicas.get(partition_id)
-        if hosted is None:
-            return {"status": "no_such_partition"}
-        if consistent:
-            refusal = self.await_strong_read(hosted)
-            if refusal is not None:
-                return refusal
-        lo = hosted.keys.data(start)
-        hi = hosted.keys.data(end) if end is not None else prefix_end(hosted.keys.data_prefix)
-        cut = len(hosted.keys.data_prefix)
-        pairs = [(k[cut:], v) for k, v in self.engine.scan(lo, hi)]
-        return {"status": "ok", "pairs": pairs}
+    ) -> list[tuple[bytes, bytes]] | ReadRefusal:
+        refusal = self.await_readable(partition_id, consistent, 0)
+        return refusal if refusal is not None else self.core.read_range(partition_id, start, end)
 
-    def partition_stats(self, partition_id: str) -> Result:
-        """Items and bytes in this replica's copy of the data (for ItemCount/TableSizeBytes)."""
-        hosted = self.replicas.get(partition_id)
-        if hosted is None:
-            return {"status": "no_such_partition"}
-        count = size = 0
-        for key, value in self.engine.scan(
-            hosted.keys.data_prefix, prefix_end(hosted.keys.data_prefix)
-        ):
-            count += 1
-            size += len(key) - len(hosted.keys.data_prefix) + len(value)
-        return {"status": "ok", "items": count, "bytes": size}
+    def partition_stats(self, partition_id: str) -> tuple[int, int] | NoSuchPartition:
+        if partition_id not in self.core.replicas:
+            return NoSuchPartition()
+        return self.core.partition_stats(partition_id)
 
-    def drop_partition(self, partition_id: str) -> None:
-        """Stop hosting ``partition_id`` and delete everything this node kept of it."""
-        self._submit("drop", partition_id)
-
-    def await_strong_read(self, hosted: HostedReplica) -> Result | None:
-        """None when strong reads may be served now; a refusal otherwise. Waits (bounded) for a
-        new leader's recovery or an election in progress, re-checking after every flush."""
+    def await_readable(
+        self, partition_id: str, consistent: bool, map_version: int
+    ) -> ReadRefusal | None:
+        """None when the read may be served now; a refusal otherwise. A strong read waits
+        (bounded) for an election in progress or a new leader's recovery, re-checking after
+        every flush."""
         deadline = self.clock() + self.config.node.strong_read_wait_s
         while True:
-            lease = hosted.lease
+            refusal = self.core.read_refusal(partition_id, consistent, map_version, self.clock())
+            if refusal is None or not isinstance(refusal, NotLeader):
+                return refusal
+            if not self.core.may_soon_serve_strong(partition_id):
+                return refusal
             now = self.clock()
-            if now < lease.strong_until:
-                return None
-            if lease.role is Role.FOLLOWER and lease.leader not in (None, self.node_id):
-                return not_leader(lease.leader)
-            if now >= deadline or self.closed:
-                return not_leader(lease.leader)
+            if now >= deadline or self.closed or self.fatal is not None:
+                return refusal
             with self.flushed:
                 self.flushed.wait(timeout=min(0.05, deadline - now))
 
     # --- the core thread -------------------------------------------------------------------------
 
     def _core_loop(self) -> None:
+        try:
+            self._run_core()
+        except BaseException as err:  # crash-only: the node stops, whatever broke
+            log.critical("storage node %s stops: %r", self.node_id, err, exc_info=True)
+            self._stop_fatally(repr(err))
+
+    def _run_core(self) -> None:
         interval = self.config.node.tick_interval_s
         next_tick = self.clock() + interval
         while not self.closed:
@@ -326,258 +329,34 @@ class NodeHost:
                 except queue.Empty:
                     break
             now = self.clock()
-            for item in items:
-                self._handle_input(item, now)
+            for run in items:
+                run(now)
             if now >= next_tick:
-                self._tick(now)
+                self.core.tick(now)
                 next_tick = now + interval
-            try:
-                self._flush()
-            except Exception:  # never let one bad round kill the node's only core thread
-                log.exception("flush failed on %s", self.node_id)
+            self.core.flush(now)
+            self._answer_reply_waiters()
+            with self.flushed:
+                self.flushed.notify_all()
 
-    def _tick(self, now: float) -> None:
-        """Tick leaders and candidates every tick; followers only as often as their timers need
-        (a heartbeat interval): a node hosting thousands of replicas, most of them followers,
-        should not spend its time ticking them."""
-        follower_period = self.settings.heartbeat_interval_s
-        for partition_id, hosted in self.replicas.items():
-            replica = hosted.replica
-            if now < hosted.next_tick_at and replica.role is Role.FOLLOWER:
-                continue
-            replica.tick(now)
-            self.dirty.add(partition_id)
-            if replica.role is Role.FOLLOWER:
-                hosted.next_tick_at = now + follower_period
-
-    def _handle_input(self, item: tuple[Any, ...], now: float) -> None:
-        kind = item[0]
-        if kind == "wake":
-            return
-        if kind == "reply":
-            self._receive(item[1], now)
-            return
-        future: Future[Any] = item[1]
-        try:
-            handler = getattr(self, "_on_" + kind)
-            args = (*item[2:], future) if kind == "write" else item[2:]
-            result = handler(now, *args)
-        except Exception as err:
-            future.set_exception(err)
-            return
-        if result is not _LATER:
-            future.set_result(result)
-        elif kind == "deliver":
-            self.reply_waiters.append((item[2], future))
-
-    def _on_host(
-        self, now: float, partition_id: str, members: tuple[str, ...], joining: bool
-    ) -> None:
-        if partition_id in self.replicas:
-            return
-        assert self.node_id in members, "a node hosts only groups it is a member of"
-        batch = WriteBatch()
-        entry = {"members": list(members), "joining": joining}
-        batch.put(catalog_key(partition_id), msgpack.packb(entry))
-        self.engine.write(batch, sync=True)
-        self._open_replica(partition_id, members, joining)
-
-    def _on_change(self, now: float, partition_id: str, members: tuple[str, ...]) -> bool:
-        hosted = self.replicas.get(partition_id)
-        if hosted is None:
-            return False
-        self.dirty.add(partition_id)
-        return hosted.replica.propose_config(members, now)
-
-    def _open_replica(
-        self, partition_id: str, members: tuple[str, ...], joining: bool = False
-    ) -> None:
-        keys = PartitionKeys(partition_id)
-        durable = load_durable(self.engine, keys)
-        replica = Replica(
-            self.node_id,
-            members,
-            self.settings,
-            seed=zlib.crc32(f"{self.seed}/{self.node_id}/{partition_id}".encode()),
-            now=self.clock(),
-            durable=durable,
-            joining=joining,
-        )
-        machine = PartitionStateMachine(keys, self.config.storage.dedup_slots_retained)
-        self.replicas[partition_id] = HostedReplica(partition_id, keys, replica, machine)
-        self.dirty.add(partition_id)
-
-    def _on_drop(self, now: float, partition_id: str) -> None:
-        hosted = self.replicas.pop(partition_id, None)
-        if hosted is None:
-            return
-        self._fail_pending(hosted, {"status": "no_such_partition"})
-        start, end = hosted.keys.all_range()
-        batch = WriteBatch()
-        batch.delete_range(start, end)
-        batch.delete(catalog_key(partition_id))
-        self.engine.write(batch, sync=True)
-        self.dirty.discard(partition_id)
-
-    def _on_campaign(self, now: float, partition_id: str) -> None:
-        self.replicas[partition_id].replica.campaign(now)
-        self.dirty.add(partition_id)
-
-    def _on_transfer(self, now: float, partition_id: str, target: str) -> bool:
-        self.dirty.add(partition_id)
-        return self.replicas[partition_id].replica.transfer_leadership(target, now)
-
-    def _on_deliver(self, now: float, sender: str, frame: bytes) -> object:
-        self.peers.begin_reply(sender)
-        self._receive(frame, now)
-        return _LATER
-
-    def _on_write(
-        self, now: float, partition_id: str, requests: list[tuple[bytes, bytes]], done: Future
-    ) -> object:
-        """Propose; ``done`` gets the list of results once every request is answered."""
-        hosted = self.replicas.get(partition_id)
-        if hosted is None:
-            return [{"status": "no_such_partition"}] * len(requests)
-        try:
-            hosted.replica.propose([command for _, command in requests], now)
-        except NotLeader as err:
-            return [not_leader(err.leader_hint)] * len(requests)
-        except Overloaded:
-            return [{"status": "overloaded"}] * len(requests)
-        answer = WriteAnswer(done, [None] * len(requests), len(requests))
-        for index, (request_id, _) in enumerate(requests):
-            hosted.pending.setdefault(request_id, []).append((answer, index))
-        self.dirty.add(partition_id)
-        return _LATER
-
-    def _on_status(self, now: float) -> list[dict[str, Any]]:
-        out = []
-        for partition_id, hosted in sorted(self.replicas.items()):
-            r = hosted.replica
-            out.append(
-                {
-                    "partition_id": partition_id,
-                    "node_id": self.node_id,
-                    "role": r.role.value,
-                    "leader": r.leader_hint(),
-                    "ballot": str(r.ballot or r.promised),
-                    "chosen_through": r.log.chosen_through,
-                    "applied_through": r.log.applied_through,
-                    "compacted_through": r.log.compacted_through,
-                    "lease": r.holds_lease(now),
-                    "members": list(r.members),
-                    "config_slot": r.membership.current.slot,
-                }
-            )
-        return out
-
-    def _on_state(self, now: float, partition_id: str) -> tuple[int, list[tuple[bytes, bytes]]]:
-        hosted = self.replicas[partition_id]
-        pairs: list[tuple[bytes, bytes]] = []
-        for start, end in hosted.keys.state_ranges():
-            pairs.extend(self.engine.scan(start, end))
-        return hosted.replica.log.applied_through, pairs
-
-    def _receive(self, frame: bytes, now: float) -> None:
-        if not frame:
-            return
-        try:
-            messages = decode_batch(frame)
-        except ValueError as err:  # ChecksumMismatch and CodecError are ValueErrors
-            self.stats["bad_frames"] += 1
-            log.warning("dropped a corrupted frame: %s", err)
-            return
-        self.stats["frames_in"] += 1
-        for partition_id, message in messages:
-            hosted = self.replicas.get(partition_id)
-            if hosted is None:
-                continue  # not (or no longer) a member: ignore, never answer for the group
-            hosted.replica.step(message, now)
-            self.dirty.add(partition_id)
-
-    # --- flushing --------------------------------------------------------------------------------
-
-    def _flush(self) -> None:
+    def _answer_reply_waiters(self) -> None:
         waiters, self.reply_waiters = self.reply_waiters, []
-        dirty, self.dirty = self.dirty, set()
-        readies: list[tuple[HostedReplica, Ready]] = []
-        for partition_id in dirty:
-            hosted = self.replicas.get(partition_id)
-            if hosted is not None:
-                ready = hosted.replica.ready()
-                if not ready.is_empty():
-                    readies.append((hosted, ready))
-        if readies:
-            for hosted, ready in readies:
-                for to, message in ready.messages:
-                    if may_precede_persist(message):
-                        self.peers.post(to, hosted.partition_id, message)
-            self._persist(readies)
-            now = self.clock()
-            for hosted, ready in readies:
-                self._publish(hosted, now)
-                for to, message in ready.messages:
-                    if not may_precede_persist(message):
-                        self.peers.post(to, hosted.partition_id, message)
-            for hosted, ready in readies:
-                self._apply(hosted, ready)
-                self._publish(hosted, now)
-        self.stats["flushes"] += 1
         for sender, waiter in waiters:
-            waiter.set_result(self.peers.end_reply(sender))
+            if not waiter.done():
+                waiter.set_result(self.peers.end_reply(sender))
+
+    def _stop_fatally(self, reason: str) -> None:
+        self.fatal = reason
+        if self.on_fatal is not None:
+            self.on_fatal(reason)  # the Ray actor ends the process here
+        # In-process (tests): answer everyone, then refuse everything from now on.
+        self.core.fail_all_pending("the storage node stopped")
+        self._answer_reply_waiters()
+        self._answer_waiting()
+        while True:
+            try:
+                self.inbox.get_nowait()
+            except queue.Empty:
+                break
         with self.flushed:
             self.flushed.notify_all()
-
-    def _publish(self, hosted: HostedReplica, now: float) -> None:
-        replica = hosted.replica
-        strong_until = float("-inf")
-        if replica.can_serve_strong_read(now) and replica.leadership is not None:
-            strong_until = replica.leadership.lease_until()
-        hosted.lease = ReadLease(strong_until, replica.role, replica.leader_hint())
-
-    def _persist(self, readies: list[tuple[HostedReplica, Ready]]) -> None:
-        batch = WriteBatch()
-        sync = False
-        for hosted, ready in readies:
-            add_records(hosted.keys, ready.records, batch)
-            sync = sync or ready.sync
-            snapshot = ready.snapshot_to_install
-            if snapshot is not None:
-                assert isinstance(snapshot.data, bytes)
-                _, install = snapshot_batch(hosted.keys, snapshot.data)
-                batch.extend(install)
-        if not len(batch):
-            return
-        synced = sync and self.config.storage.sync_writes
-        self.stats["fsyncs"] += int(synced)
-        self.engine.write(batch, sync=synced)
-
-    def _apply(self, hosted: HostedReplica, ready: Ready) -> None:
-        replica = hosted.replica
-        for slot, value in ready.to_apply:
-            batch, results = hosted.machine.apply_slot(self.engine, slot, value)
-            self.engine.write(batch, sync=False)
-            for request_id, result in results:
-                for answer, index in hosted.pending.pop(request_id, ()):
-                    answer.set(index, {"status": "ok", "result": result, "slot": slot})
-        if ready.to_apply:
-            replica.on_applied(ready.to_apply[-1][0])
-            self.dirty.add(hosted.partition_id)
-        for peer in ready.snapshot_requests:
-            with self.engine.snapshot() as view:
-                applied, blob = build_snapshot(view, hosted.keys)
-            configs = replica.snapshot_configs(applied)
-            message = InstallSnapshot(self.node_id, applied, blob, configs)
-            self.peers.post(peer, hosted.partition_id, message)
-        if ready.leadership_lost:
-            self._fail_pending(hosted, not_leader(replica.leader_hint()))
-
-    def _fail_pending(self, hosted: HostedReplica, result: Result) -> None:
-        pending, hosted.pending = hosted.pending, {}
-        for waiting in pending.values():
-            for answer, index in waiting:
-                answer.set(index, result)
-
-
-_LATER = object()

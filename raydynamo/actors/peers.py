@@ -4,7 +4,7 @@ Messages for a peer wait in its outbox; a sender thread takes everything waiting
 one call (``Transport.call``), so while a call is in flight new messages pile up and travel
 together in the next one. While the peer's own call to us is being answered (``begin_reply``),
 messages for it are held back and ride home in that call's reply (``end_reply``): an Accept and
-its Accepted cost one actor call. Replies to our calls go to ``on_reply``.
+its Accepted cost one actor call. Replies to our calls go to ``on_reply(peer, frame)``.
 Must not import ray or rocksdict.
 """
 
@@ -27,10 +27,11 @@ class PeerLinks:
         self,
         node_id: str,
         transport: Any,
-        on_reply: Callable[[bytes], None],
+        on_reply: Callable[[str, bytes], None],
         *,
         calls_in_flight_max: int,
         retry_pause_s: float,
+        outbox_messages_max: int = 100_000,
     ) -> None:
         self.node_id = node_id
         self.transport = transport
@@ -44,10 +45,20 @@ class PeerLinks:
         self.threads: list[threading.Thread] = []
         self.closed = False
         self.calls_out = 0
+        self.outbox_messages_max = outbox_messages_max
+        self.dropped = 0
 
     def post(self, peer: str, partition_id: str, message: Message) -> None:
+        """Queue ``message`` for ``peer``. An outbox is bounded: while a peer is down or slow,
+        the oldest half goes when it is full (Paxos resends what matters; a node must not grow
+        without bound because a peer stopped answering)."""
         with self.lock:
-            self.outbox.setdefault(peer, []).append((partition_id, message))
+            pending = self.outbox.setdefault(peer, [])
+            if len(pending) >= self.outbox_messages_max:
+                cut = len(pending) // 2
+                del pending[:cut]
+                self.dropped += cut
+            pending.append((partition_id, message))
             condition = self._condition(peer)
             if not self.replying.get(peer):
                 condition.notify()
@@ -115,4 +126,4 @@ class PeerLinks:
                 time.sleep(self.retry_pause_s)
                 continue
             if reply:
-                self.on_reply(reply)
+                self.on_reply(peer, reply)

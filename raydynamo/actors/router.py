@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,13 +28,14 @@ from typing import Any
 import ray
 
 from raydynamo.actors.controller import CONTROLLER_NAME
-from raydynamo.actors.group_client import GroupClient, GroupUnavailable, NoSuchPartition
+from raydynamo.actors.group_client import GroupClient, GroupUnavailable, PartitionMoved, Throttled
 from raydynamo.actors.metadata_shard import metadata_shard_name, shard_of
 from raydynamo.api.errors import (
     ClientError,
     InternalServerError,
     ResourceNotFoundException,
     ServiceUnavailable,
+    ThrottlingException,
     ValidationException,
     from_wire,
 )
@@ -65,12 +68,35 @@ CONTROL_OPERATIONS = {
 }
 STALE_MAP_RETRIES_MAX = 3
 ENSURE_WAIT_MAX_S = 10.0
+CONTROL_TIMEOUT_S = 60.0  # table operations wait for the controller's table lock
+METADATA_TIMEOUT_S = 5.0  # one metadata shard lookup
+CONTROL_UNAVAILABLE = "The table service did not answer in time; retry the request."
 
 
-class StaleMap(Exception):
+class MapChanged(Exception):
+    """A replica refused the router's partition map: refresh it and run the operation again
+    (nothing was applied by the refused request; the request id stays the same)."""
+
     def __init__(self, table_name: str) -> None:
         super().__init__(table_name)
         self.table_name = table_name
+
+
+THROTTLED = "Rate of requests exceeds the allowed throughput."
+WRITE_INDETERMINATE = (
+    "The partition could not confirm the write in time; it may or may not have been applied. "
+    "Retrying the same request is safe: it is applied at most once."
+)
+READ_UNAVAILABLE = "No replica of the partition answered in time; retry the request."
+
+
+def command_request_id(op_request_id: str, *parts: str | int) -> bytes:
+    """The request id of one partition command of a client operation: derived, so that every
+    retry of the operation (stale map, timeout, another router) sends the same id."""
+    digest = hashlib.blake2b(op_request_id.encode(), digest_size=16)
+    for part in parts:
+        digest.update(b"\x00" + str(part).encode())
+    return digest.digest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,10 +142,15 @@ class _CatalogView:
 
 
 class _Transport:
-    """``operations.common.PartitionTransport`` over coalescing group clients."""
+    """``operations.common.PartitionTransport`` over coalescing group clients, for one client
+    operation (``op_request_id`` names it across every retry)."""
 
-    def __init__(self, router: Router) -> None:
+    def __init__(self, router: Router, op_request_id: str) -> None:
         self.router = router
+        self.op_request_id = op_request_id
+
+    def command_id(self, *parts: str | int) -> bytes:
+        return command_request_id(self.op_request_id, *parts)
 
     async def write(
         self, table_name: str, partition: PartitionRange, request_id: bytes, command: bytes
@@ -127,13 +158,13 @@ class _Transport:
         group = self.router.group(partition, self.router.map_version(table_name))
         try:
             return await group.write_one(request_id, command)
-        except NoSuchPartition:
-            raise StaleMap(table_name) from None
+        except PartitionMoved:
+            raise MapChanged(table_name) from None
+        except Throttled:
+            raise ThrottlingException(THROTTLED) from None
         except GroupUnavailable as err:
-            raise ServiceUnavailable(
-                "No replica of the partition could order the write in time; it may or may not "
-                f"have been applied, retrying with the same request is safe ({err})"
-            ) from None
+            log.warning("write to %s not confirmed: %s", partition.partition_id, err)
+            raise ServiceUnavailable(WRITE_INDETERMINATE) from None
 
     async def read(
         self, table_name: str, partition: PartitionRange, read_request: dict, consistent: bool
@@ -141,12 +172,13 @@ class _Transport:
         group = self.router.group(partition, self.router.map_version(table_name))
         try:
             return await group.read_item(read_request, consistent)
-        except NoSuchPartition:
-            raise StaleMap(table_name) from None
+        except PartitionMoved:
+            raise MapChanged(table_name) from None
+        except Throttled:
+            raise ThrottlingException(THROTTLED) from None
         except GroupUnavailable as err:
-            raise ServiceUnavailable(
-                f"No replica of the partition answered in time ({err})"
-            ) from None
+            log.warning("read of %s not served: %s", partition.partition_id, err)
+            raise ServiceUnavailable(READ_UNAVAILABLE) from None
 
 
 class Router:
@@ -160,41 +192,59 @@ class Router:
         )
         self.groups: dict[str, GroupClient] = {}
         self.view = _CatalogView(self)
-        self.transport = _Transport(self)
         self.metadata_requests = 0
         self.refreshes = 0
         self.refreshed: asyncio.Event | None = None
         self.wake: asyncio.Event | None = None
         self.refresher: asyncio.Task[None] | None = None
-        self.controller: Any = None
+        self.actors: dict[str, Any] = {}
 
     # --- the RequestHandler --------------------------------------------------------------------
 
-    async def call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
+    async def call(
+        self, operation: str, request: dict[str, Any], request_id: str | None = None
+    ) -> dict[str, Any]:
+        """Run one client operation. ``request_id`` names it across every retry (the driver's
+        too): each partition command it sends has an id derived from it, so a retried
+        operation is applied at most once."""
         if operation in CONTROL_OPERATIONS:
             return await self._control(operation, request)
         run = DATA_OPERATIONS.get(operation)
         if run is None:
             raise ValidationException(f"Unsupported operation: {operation}")
+        transport = _Transport(self, request_id or uuid.uuid4().hex)
         for _ in range(STALE_MAP_RETRIES_MAX):
             await self.ensure(_tables_of(request))
             try:
-                return await run(request, self.view, self.transport)
-            except StaleMap as stale:
+                return await run(request, self.view, transport)
+            except MapChanged as stale:
                 self.cache.invalidate(stale.table_name)
-        raise InternalServerError("The partition map kept changing; retry the request")
+        raise ServiceUnavailable("The partition map kept changing; retry the request")
 
     async def _control(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
-        if self.controller is None:
-            self.controller = ray.get_actor(CONTROLLER_NAME, namespace=self.namespace)
-        method = getattr(self.controller, CONTROL_OPERATIONS[operation])
-        answer = await method.remote(request)
+        try:
+            controller = await self._actor(CONTROLLER_NAME)
+            method = getattr(controller, CONTROL_OPERATIONS[operation])
+            answer = await asyncio.wait_for(method.remote(request), CONTROL_TIMEOUT_S)
+        except Exception as err:  # restarting, gone, or too slow: the client may retry
+            self.actors.pop(CONTROLLER_NAME, None)
+            log.warning("controller call %s failed: %r", operation, err)
+            raise ServiceUnavailable(CONTROL_UNAVAILABLE) from None
         if "error" in answer:
             raise from_wire(answer["error"], operation)
         if operation in ("CreateTable", "DeleteTable"):
             for name in _tables_of(request):
                 self.cache.invalidate(name)
         return dict(answer["ok"])
+
+    async def _actor(self, name: str) -> Any:
+        """A named actor's handle, looked up off the event loop (``ray.get_actor`` blocks) and
+        kept until a call through it fails."""
+        handle = self.actors.get(name)
+        if handle is None:
+            handle = await asyncio.to_thread(ray.get_actor, name, namespace=self.namespace)
+            self.actors[name] = handle
+        return handle
 
     async def aclose(self) -> None:
         if self.refresher is not None:
@@ -212,6 +262,8 @@ class Router:
                 deadline_s=self.config.router.request_timeout_s,
                 calls_in_flight_max=self.config.router.partition_calls_in_flight_max,
                 map_version=map_version,
+                call_timeout_s=self.config.router.call_timeout_s,
+                queued_bytes_max=self.config.router.partition_queue_bytes_max,
             )
             self.groups[partition.partition_id] = group
         group.map_version = max(group.map_version, map_version)
@@ -292,8 +344,13 @@ class Router:
 
         async def one(index: int, subset: list[str]) -> dict[str, Any]:
             self.metadata_requests += 1
-            shard = ray.get_actor(metadata_shard_name(index), namespace=self.namespace)
-            return dict(await shard.get.remote(subset))
+            name = metadata_shard_name(index)
+            try:
+                shard = await self._actor(name)
+                return dict(await asyncio.wait_for(shard.get.remote(subset), METADATA_TIMEOUT_S))
+            except BaseException:
+                self.actors.pop(name, None)
+                raise
 
         self.refreshes += 1
         now = self.clock()
@@ -322,9 +379,11 @@ class RouterActor:
     def __init__(self, config: dict[str, Any]) -> None:
         self.router = Router(config_from_dict(config))
 
-    async def call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
+    async def call(
+        self, operation: str, request: dict[str, Any], request_id: str | None = None
+    ) -> dict[str, Any]:
         try:
-            return {"ok": await self.router.call(operation, request)}
+            return {"ok": await self.router.call(operation, request, request_id)}
         except ClientError as err:
             return {"error": err.to_wire()}
         except Exception as err:

@@ -17,15 +17,24 @@ from typing import Any
 
 import ray
 
-from raydynamo.actors.host import NodeHost, Result
+from raydynamo.actors.host import NodeHost, ReadRefusal
 from raydynamo.config import RaydynamoConfig, config_from_dict
+from raydynamo.node.replies import NoSuchPartition, WriteReply
+from raydynamo.storage.data_dir import make_private_dir
 from raydynamo.storage.rocks import RocksEngine
 
-CALL_TIMEOUT_S = 60.0
+PEER_CALL_TIMEOUT_S = 10.0  # a peer that does not answer a frame by then is tried again
 STORAGE_THREADS_MAX = 512
 PEER_THREADS_MAX = 64
 CONTROL_THREADS_MAX = 16
 GIL_SWITCH_INTERVAL_S = 0.0002
+
+
+def _end_process(reason: str) -> None:
+    """Crash-only: a storage node that cannot persist or apply ends its process at once (no
+    clean-up that could write anything); Ray restarts it and it recovers from its own disk."""
+    print(f"raydynamo storage node stops: {reason}", file=sys.stderr, flush=True)
+    os._exit(70)
 
 
 def storage_actor_name(node_id: str) -> str:
@@ -48,7 +57,7 @@ class RayTransport:
             with self.lock:
                 self.handles[peer] = handle
         try:
-            return ray.get(handle.deliver.remote(sender, frame), timeout=CALL_TIMEOUT_S)
+            return ray.get(handle.deliver.remote(sender, frame), timeout=PEER_CALL_TIMEOUT_S)
         except Exception:
             with self.lock:
                 self.handles.pop(peer, None)
@@ -74,7 +83,7 @@ class StorageNodeActor:
         self.node_id = node_id
         self.config: RaydynamoConfig = config_from_dict(config)
         path = os.path.join(self.config.storage.data_dir, node_id)
-        os.makedirs(path, exist_ok=True)
+        path = make_private_dir(path)  # ~ expanded here, mode 0700 (storage/data_dir.py)
         engine = RocksEngine(
             path,
             write_buffer_bytes_max=self.config.storage.write_buffer_bytes_max,
@@ -86,6 +95,7 @@ class StorageNodeActor:
             self.config,
             RayTransport(self.config.cluster.namespace),
             seed=os.getpid(),
+            on_fatal=_end_process,
         )
         self.host.start()
 
@@ -115,14 +125,16 @@ class StorageNodeActor:
 
     def write(
         self, partition_id: str, requests: list[tuple[bytes, bytes]], map_version: int = 0
-    ) -> list[Result]:
+    ) -> list[WriteReply]:
         return self.host.write(partition_id, requests, map_version)
 
     @ray.method(concurrency_group="control")
     def set_map_version(self, partition_id: str, map_version: int) -> None:
         self.host.set_map_version(partition_id, map_version)
 
-    def read(self, partition_id: str, keys: list[bytes], consistent: bool) -> Result:
+    def read(
+        self, partition_id: str, keys: list[bytes], consistent: bool
+    ) -> list[bytes | None] | ReadRefusal:
         return self.host.read(partition_id, keys, consistent)
 
     def read_items(
@@ -131,16 +143,16 @@ class StorageNodeActor:
         read_requests: list[dict[str, Any]],
         consistent: bool,
         map_version: int = 0,
-    ) -> list[dict[str, Any]] | Result:
+    ) -> list[dict[str, Any]] | ReadRefusal:
         return self.host.read_items(partition_id, read_requests, consistent, map_version)
 
     def read_range(
         self, partition_id: str, start: bytes, end: bytes | None, consistent: bool
-    ) -> Result:
+    ) -> list[tuple[bytes, bytes]] | ReadRefusal:
         return self.host.read_range(partition_id, start, end, consistent)
 
     @ray.method(concurrency_group="control")
-    def partition_stats(self, partition_id: str) -> Result:
+    def partition_stats(self, partition_id: str) -> tuple[int, int] | NoSuchPartition:
         return self.host.partition_stats(partition_id)
 
     @ray.method(concurrency_group="control")

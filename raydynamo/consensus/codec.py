@@ -151,7 +151,7 @@ def encode_message(msg: Message) -> list[Any]:
 def decode_message(value: list[Any]) -> Message:
     try:
         return _DECODERS[value[0]](value[1:])
-    except (KeyError, IndexError, TypeError, ValueError) as err:
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as err:
         raise CodecError(f"not a consensus message: {err!r}") from err
 
 
@@ -168,7 +168,14 @@ def decode_batch(frame: bytes) -> list[tuple[str, Message]]:
         body = msgpack.unpackb(payload, raw=False, use_list=True)
     except Exception as err:  # msgpack raises several unrelated types
         raise CodecError(f"undecodable frame: {err!r}") from err
-    return [(str(pid), decode_message(m)) for pid, m in body]
+    if not isinstance(body, list):
+        raise CodecError("a frame holds a list of (partition id, message) pairs")
+    out: list[tuple[str, Message]] = []
+    for pair in body:
+        if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)):
+            raise CodecError("a frame holds a list of (partition id, message) pairs")
+        out.append((pair[0], decode_message(pair[1])))
+    return out
 
 
 def encode_entry(entry: Entry) -> bytes:

@@ -116,28 +116,34 @@ class DurableState:
     configs: tuple[Any, ...] = ()  # membership.Config history; empty: the hosting members
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     """Timings and bounds of one replica. Times are seconds of the replica's local clock.
+
+    No field has a default: the storage node builds these from the configuration
+    (``raydynamo.config.ConsensusConfig.to_settings``, where each field is described), and the
+    simulator and the model checker state every value they run with, so no replica runs with
+    timings nobody chose. ``leases_enabled`` is not configurable: only the model checker turns
+    leases off.
 
     Clock assumption: every replica's clock runs at a rate within ``1 ± clock_drift_max`` of true
     time (offsets are arbitrary: only durations measured on one clock are ever used).
     """
 
-    heartbeat_interval_s: float = 0.05
-    lease_duration_s: float = 1.0
-    election_timeout_s: float = 1.5
-    election_jitter_s: float = 0.5
-    retransmit_interval_s: float = 0.25
-    clock_drift_max: float = 0.01
-    slots_in_flight_max: int = 8
-    batch_commands_max: int = 1024
-    batch_bytes_max: int = 4 << 20
-    pending_commands_max: int = 20_000
-    catchup_entries_max: int = 256
-    log_retained_slots: int = 512
-    handoff_timeout_s: float = 1.0
-    leases_enabled: bool = True
+    heartbeat_interval_s: float
+    lease_duration_s: float
+    election_timeout_s: float
+    election_jitter_s: float
+    retransmit_interval_s: float
+    clock_drift_max: float
+    slots_in_flight_max: int
+    batch_commands_max: int
+    batch_bytes_max: int
+    pending_commands_max: int
+    catchup_entries_max: int
+    log_retained_slots: int
+    handoff_timeout_s: float
+    leases_enabled: bool
 
     def __post_init__(self) -> None:
         assert self.lease_duration_s > 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -78,15 +79,27 @@ class RouterActorHandler:
         ]
         self.next = 0
 
-    async def call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
-        from raydynamo.api.errors import from_wire
+    async def call(
+        self, operation: str, request: dict[str, Any], request_id: str | None = None
+    ) -> dict[str, Any]:
+        """Round robin over the router actors; a router that dies mid-call is replaced by the
+        next one with the same ``request_id`` (so the operation is applied at most once)."""
+        from ray.exceptions import RayActorError
 
-        router = self.routers[self.next % len(self.routers)]
-        self.next += 1
-        answer = await router.call.remote(operation, request)
-        if "error" in answer:
-            raise from_wire(answer["error"], operation)
-        return dict(answer["ok"])
+        from raydynamo.api.errors import ServiceUnavailable, from_wire
+
+        request_id = request_id or uuid.uuid4().hex
+        for _ in range(len(self.routers) + 1):
+            router = self.routers[self.next % len(self.routers)]
+            self.next += 1
+            try:
+                answer = await router.call.remote(operation, request, request_id)
+            except RayActorError:  # restarting or dead: another router, same request id
+                continue
+            if "error" in answer:
+                raise from_wire(answer["error"], operation)
+            return dict(answer["ok"])
+        raise ServiceUnavailable("No router of the service answered; retry the request")
 
 
 def _handler(config: RaydynamoConfig, embedded_router: bool) -> Any:

@@ -18,6 +18,9 @@ Contract of ``call``:
   The client does not copy requests or responses (copying would cost more than the call).
 - ``call`` may run on any event loop (the sync client runs it on its own private loop in a
   background thread; the async client on the caller's loop), and concurrently with itself.
+- ``request_id`` is the client's id for the operation, the same on every attempt of it: a
+  handler that retries or forwards must keep it, so that the service applies the operation at
+  most once.
 - The response may carry ``ResponseMetadata`` with a ``RequestId``; the client keeps that id and
   fills in the rest (``HTTPStatusCode``, ``HTTPHeaders``, ``RetryAttempts``).
 
@@ -36,8 +39,12 @@ from typing import Any, Protocol, runtime_checkable
 class RequestHandler(Protocol):
     """Executes one DynamoDB operation (see the module docstring for the contract)."""
 
-    async def call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
-        """Run ``operation`` with ``request``; raise ``ClientError`` subclasses on failure."""
+    async def call(
+        self, operation: str, request: dict[str, Any], request_id: str | None = None
+    ) -> dict[str, Any]:
+        """Run ``operation`` with ``request``; raise ``ClientError`` subclasses on failure.
+        ``request_id`` names the operation across retries (a retry with the same id is applied
+        at most once); None lets the handler make one up."""
         ...
 
 

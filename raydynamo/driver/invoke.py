@@ -3,12 +3,14 @@
 Role: the asynchronous core both clients share. ``Invoker.invoke`` sends one request through the
 ``RequestHandler`` and
 
+- names the operation with one request id (DynamoDB's 52-character shape) kept across every
+  attempt: the router derives every partition command's id from it, so a resent operation is
+  applied at most once;
 - retries throttling errors (ProvisionedThroughputExceededException, ThrottlingException,
-  RequestLimitExceeded) with capped exponential backoff and full jitter, up to ``attempts_max``
-  attempts in all, as boto3 does for DynamoDB. These errors mean the request was refused before
-  it ran, so resending is safe. Other retryable errors (InternalServerError, ServiceUnavailable)
-  may have been applied; the router below retries those under the request's idempotence id, so
-  the driver does not resend them with a new one;
+  RequestLimitExceeded: refused before running) and the service's own failures
+  (InternalServerError, ServiceUnavailable: may have run, harmless under the same request id)
+  with capped exponential backoff and full jitter, up to ``attempts_max`` attempts in all, as
+  boto3 does for DynamoDB;
 - adds ``ResponseMetadata`` (``RequestId``, ``HTTPStatusCode``, ``HTTPHeaders``,
   ``RetryAttempts``) to responses and to errors;
 - re-raises the handler's ``ClientError`` naming the operation (botocore's text:
@@ -38,6 +40,9 @@ Sleep = Callable[[float], Awaitable[None] | None]
 THROTTLING_CODES = frozenset(
     {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
 )
+# Retried as boto3 does for DynamoDB: throttles (refused before running) and the service's own
+# failures (which may have run: safe here, since every attempt carries the same request id).
+RETRIED_CODES = THROTTLING_CODES | {"InternalServerError", "ServiceUnavailable"}
 ATTEMPTS_MAX_DEFAULT = 10  # boto3's legacy retry mode gives DynamoDB 10 attempts
 BACKOFF_BASE_S = 0.05  # botocore's base delay for DynamoDB
 BACKOFF_CAP_S = 20.0  # botocore standard mode's cap
@@ -113,14 +118,18 @@ class Invoker:
         return self._rng.uniform(0.0, ceiling)
 
     async def invoke(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
-        """The response to ``request``, or the user-facing ``ClientError`` it failed with."""
+        """The response to ``request``, or the user-facing ``ClientError`` it failed with.
+
+        One request id names the operation across every attempt, so the service applies it at
+        most once however often it is resent (and a response reports that id)."""
         retries = 0
+        request_id = new_request_id()
         while True:
             try:
-                response = await self.handler.call(operation, request)
+                response = await self.handler.call(operation, request, request_id=request_id)
             except ClientError as err:
                 code = err.response["Error"]["Code"]
-                if code in THROTTLING_CODES and retries + 1 < self.attempts_max:
+                if code in RETRIED_CODES and retries + 1 < self.attempts_max:
                     retries += 1
                     await pause(self.sleep, self.backoff_s(retries))
                     continue
@@ -131,6 +140,7 @@ class Invoker:
             if not isinstance(response, dict):
                 wrapped = InternalServerError(f"handler returned {type(response).__name__}")
                 raise error_for_user(wrapped, operation, retries)
+            response.setdefault("ResponseMetadata", {}).setdefault("RequestId", request_id)
             return with_metadata(response, retries)
 
 

@@ -15,8 +15,10 @@ trace; nothing from the inside, such as exception text, reaches the client):
 5. A ``Content-Encoding: gzip`` (or ``deflate``) body is inflated, again within 16 MB.
 6. The JSON is parsed and checked against botocore's model (``raydynamo.endpoint.shapes``):
    exact numbers, base64 decoded, unknown members dropped.
-7. ``handler.call(operation, request)``; its ``ClientError`` becomes an error answer, anything
-   else an ``InternalServerError`` (logged here with its traceback, not sent).
+7. ``handler.call(operation, request, request_id=...)``, the id derived from the SDK's
+   ``amz-sdk-invocation-id`` so that SDK retries are applied at most once (``operation_id``);
+   its ``ClientError`` becomes an error answer, anything else an ``InternalServerError``
+   (logged here with its traceback, not sent).
 
 Every answer carries ``x-amzn-RequestId`` and ``x-amz-crc32`` (``raydynamo.endpoint.wire``).
 The handler is any ``RequestHandler`` (the driver's contract); the server wiring embeds the
@@ -28,6 +30,7 @@ Pure: must not import ray or rocksdict.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import zlib
 from collections.abc import Awaitable, Callable, Collection, MutableMapping
@@ -66,6 +69,7 @@ Send = Callable[[Message], Awaitable[None]]
 HEALTH_TEXT = b"healthy: raydynamo "
 BUFFERED_BYTES_MAX = 256 * 1024 * 1024
 BUSY = "The endpoint holds too many request bytes at once; retry shortly"
+OPERATION_ID_CHARS = 32
 
 
 class ClientDisconnected(Exception):
@@ -156,6 +160,26 @@ async def read_body(
         raise
 
 
+def operation_id(
+    headers: dict[str, list[str]], signer: str, operation: str, body: bytes
+) -> str | None:
+    """The id of the client operation a request is an attempt of, or None when it has none.
+
+    AWS SDKs send ``amz-sdk-invocation-id``, one UUID per operation kept on every retry of it;
+    with it, a retry after a timeout is applied at most once (the router deduplicates by this
+    id). Hashed with the signer's key, the operation and the body, so that another client, or
+    the same id reused for another request, can never be answered with someone else's result.
+    """
+    invocation = _first(headers, "amz-sdk-invocation-id")
+    if not invocation:
+        return None
+    digest = hashlib.sha256()
+    for part in (signer.encode(), invocation.encode(), operation.encode()):
+        digest.update(len(part).to_bytes(4, "big") + part)
+    digest.update(body)
+    return digest.hexdigest()[:OPERATION_ID_CHARS]
+
+
 def inflate(body: bytes, encoding: str, limit_bytes: int) -> bytes:
     """``body`` decoded from its ``Content-Encoding``, within ``limit_bytes``."""
     encoding = encoding.strip().lower()
@@ -231,8 +255,10 @@ class EndpointApp:
         held = len(raw)
         try:
             operation = self._operation(headers, raw)
+            signer = ""
             if self.verifier is not None:
-                self.verifier.verify(_signed_request(scope, headers, raw))
+                signer = self.verifier.verify(_signed_request(scope, headers, raw))
+            request_id = operation_id(headers, signer, operation, raw)
             encoding = _first(headers, "content-encoding") or ""
             body = inflate(raw, encoding, self.request_bytes_max)
             if body is not raw:
@@ -242,7 +268,7 @@ class EndpointApp:
             assert model is not None  # _operation only lets DynamoDB's operations through
             request = self.decoders.decode_input(model, shapes.parse_json(body))
             del raw, body
-            response = await self.handler.call(operation, request)
+            response = await self.handler.call(operation, request, request_id=request_id)
         finally:
             self.budget.give_back(held)
         if not isinstance(response, dict):

@@ -44,7 +44,6 @@ from raydynamo.operations.common import (
     client_operation,
     key_elements,
     locate,
-    new_request_id,
     raise_for_result,
     validate_item_for,
     validate_key_for,
@@ -58,6 +57,8 @@ from raydynamo.partition.item_writes import (
 )
 
 BATCH_WRITE_REQUESTS_MAX = 25
+# Errors that mean a partition refused the requests before proposing anything.
+NOT_APPLIED_CODES = frozenset({"ThrottlingException", "ProvisionedThroughputExceededException"})
 TABLE_NAME_CHARS_MIN = 3
 TABLE_NAME_CHARS_MAX = 255
 BATCH_WRITE_PARAMETERS = ("RequestItems", "ReturnConsumedCapacity", "ReturnItemCollectionMetrics")
@@ -85,6 +86,7 @@ class _Planned:
     located: Located
     op: ItemOp
     original: Mapping[str, Any]  # the write request as given, for UnprocessedItems
+    index: int  # its position in the whole request (tables in request order)
 
 
 def _valid_table_name(name: str) -> bool:
@@ -177,10 +179,14 @@ def _put_item_for(schema: TableSchema, item: Mapping[str, Any]) -> dict[str, Any
 
 
 def _plan_table(
-    table_name: str, requests: list[Any], catalog: TableCatalogView, schema: TableSchema
+    table_name: str,
+    requests: list[Any],
+    catalog: TableCatalogView,
+    schema: TableSchema,
+    first_index: int,
 ) -> list[_Planned]:
     planned: list[_Planned] = []
-    for write_request in requests:
+    for index, write_request in enumerate(requests, start=first_index):
         put = write_request.get("PutRequest")
         if put is not None:
             item = _put_item_for(schema, put["Item"])
@@ -190,7 +196,7 @@ def _plan_table(
             key = validate_key_for(schema, write_request["DeleteRequest"]["Key"])
             located = locate(catalog, schema, key)
             op = DeleteItemOp(located.storage_key)
-        planned.append(_Planned(table_name, located, op, write_request))
+        planned.append(_Planned(table_name, located, op, write_request, index))
     storage_keys = {p.located.storage_key for p in planned}
     if len(storage_keys) != len(planned):
         raise ValidationException(DUPLICATE_KEYS)
@@ -208,15 +214,21 @@ def plan_batch_write(
     schemas = {table_name: catalog.schema(table_name) for table_name in items}
     planned: list[_Planned] = []
     for table_name, requests in items.items():
-        planned.extend(_plan_table(table_name, requests, catalog, schemas[table_name]))
+        planned.extend(
+            _plan_table(table_name, requests, catalog, schemas[table_name], len(planned))
+        )
     return schemas, planned, checked.get("ReturnConsumedCapacity")
 
 
 async def _send_group(
     group: list[_Planned], schema: TableSchema, transport: PartitionTransport
 ) -> dict[str, Any]:
-    write = ItemWrite(new_request_id(), schema.key, tuple(p.op for p in group))
     first = group[0]
+    # The same requests to the same partition get the same id on every retry of the operation.
+    request_id = transport.command_id(
+        first.located.partition.partition_id, *(p.index for p in group)
+    )
+    write = ItemWrite(request_id, schema.key, tuple(p.op for p in group))
     return await transport.write(
         first.table_name, first.located.partition, write.request_id, encode_item_write(write)
     )
@@ -240,19 +252,25 @@ async def batch_write_item(
         tally.touch(table_name)
     unprocessed: dict[str, list[Any]] = {}
     failures: list[BaseException] = []
+    indeterminate: BaseException | None = None
     for group, outcome in zip(groups.values(), outcomes, strict=True):
-        if isinstance(outcome, ClientError) and outcome.retryable:
-            failures.append(outcome)
+        if isinstance(outcome, ClientError) and outcome.code in NOT_APPLIED_CODES:
+            failures.append(outcome)  # refused before anything was proposed: unprocessed
             for p in group:
                 unprocessed.setdefault(p.table_name, []).append(p.original)
             continue
         if isinstance(outcome, BaseException):
-            raise outcome
+            # Maybe applied: never report it unprocessed (the client would resend it as a new
+            # request); fail the whole call, whose retry carries the same request ids.
+            indeterminate = indeterminate or outcome
+            continue
         raise_for_result(outcome, "BatchWriteItem")
         for p, op_result in zip(group, outcome["ops"], strict=True):
             raise_for_result(op_result, "BatchWriteItem")
             units = write_units(op_result.get("old_size"), op_result.get("new_size"))
             tally.charge(p.table_name, units)
+    if indeterminate is not None:
+        raise indeterminate
     if failures and len(failures) == len(groups):
         raise failures[0]
     response: dict[str, Any] = {"UnprocessedItems": unprocessed}

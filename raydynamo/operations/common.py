@@ -18,7 +18,7 @@ Stable names (the read side imports them): ``TableCatalogView``, ``PartitionTran
 ``ConstraintErrors``, ``KEY_MISMATCH``, ``check_parameters``, ``check_type``,
 ``check_table_name``, ``check_return_consumed_capacity``, ``key_elements``,
 ``validate_key_for``, ``validate_item_for``, ``validate_item_values``, ``key_of``, ``locate``,
-``Located``, ``new_request_id``, ``error_from_result``, ``raise_for_result``,
+``Located``, ``error_from_result``, ``raise_for_result``,
 ``client_operation``, and the enum tuples below.
 
 Invariants: nothing here performs I/O or keeps state; every check raises a ``ClientError``
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import functools
 import re
-import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ParamSpec, Protocol, TypeVar
@@ -69,6 +68,11 @@ class TableCatalogView(Protocol):
 
 class PartitionTransport(Protocol):
     """How an operation reaches a partition's replicas (the router does the retries)."""
+
+    def command_id(self, *parts: str | int) -> bytes:
+        """The request id for one partition command of this client operation: the same for the
+        same ``parts`` on every retry of the operation, distinct for distinct ``parts``."""
+        ...
 
     async def write(
         self, table_name: str, partition: PartitionRange, request_id: bytes, command: bytes
@@ -288,11 +292,6 @@ def locate(
 
 
 # --- results and errors ---------------------------------------------------------------------------
-
-
-def new_request_id() -> bytes:
-    """A fresh request id (16 random bytes); a retry of the same request reuses it."""
-    return uuid.uuid4().bytes
 
 
 def error_from_result(result: Mapping[str, Any], operation: str = "") -> ClientError | None:

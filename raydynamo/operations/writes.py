@@ -2,8 +2,9 @@
 
 Role: the router's entry points for single-item writes. Each validates the whole request first
 (``write_plan.py``; nothing is sent when anything is invalid), sends one ``ItemWrite`` with a
-fresh request id to the item's partition (the transport retries with the same id, and the
-partition answers a retry with the first result), and returns DynamoDB's response dict:
+request id derived from the client operation's (``transport.command_id``: every retry of the
+operation sends the same id, and the partition answers a retry with the first result), and
+returns DynamoDB's response dict:
 
 - ``Attributes`` as ReturnValues asked (omitted when there is nothing to return);
 - ``ConsumedCapacity`` as ReturnConsumedCapacity asked (``capacity.py``: 1 WCU per started KB
@@ -25,7 +26,6 @@ from raydynamo.operations.common import (
     PartitionTransport,
     TableCatalogView,
     client_operation,
-    new_request_id,
     raise_for_result,
 )
 from raydynamo.operations.write_plan import (
@@ -41,7 +41,7 @@ async def send_planned(
     plan: PlannedWrite, transport: PartitionTransport, operation: str
 ) -> dict[str, Any]:
     """Send one planned write; return its op result, or raise the error it carries."""
-    write = ItemWrite(new_request_id(), plan.schema.key, (plan.op,))
+    write = ItemWrite(transport.command_id("item"), plan.schema.key, (plan.op,))
     result = await transport.write(
         plan.table_name, plan.located.partition, write.request_id, encode_item_write(write)
     )

@@ -14,6 +14,7 @@ from typing import Any
 import msgpack
 
 KIND_WRITE = 1
+KIND_CLOCK = 3  # a leader's stamp: log time advanced by the milliseconds it carries
 
 OP_PUT = 1
 OP_DELETE = 2
@@ -66,3 +67,15 @@ def decode_command(data: bytes) -> Write:
         else:
             raise ValueError(f"unknown operation {raw[0]}")
     return Write(request_id, tuple(ops))
+
+
+def encode_clock(elapsed_ms: int) -> bytes:
+    """A clock command: ``[KIND_CLOCK, b"", elapsed_ms]`` (no request id: never deduplicated)."""
+    return msgpack.packb([KIND_CLOCK, b"", max(0, int(elapsed_ms))], use_bin_type=True)
+
+
+def decode_clock(data: bytes) -> int:
+    kind, _, elapsed_ms = msgpack.unpackb(data, raw=False)
+    if kind != KIND_CLOCK:
+        raise ValueError(f"not a clock command: kind {kind}")
+    return int(elapsed_ms)

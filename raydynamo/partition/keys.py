@@ -10,9 +10,10 @@ partitions), and a replica is dropped with a few range deletes::
     P <pid> m g                 the group's configurations (membership history)
     P <pid> l <slot:u64>        log entry of a slot
     P <pid> s a                 applied-through slot            \\
+    P <pid> s t, s b            log time, bytes of kept results  |
     P <pid> d <item key>        the data                         | the partition's *state*: what a
     P <pid> r <request id>      first result of a request id     | snapshot carries
-    P <pid> x <slot:u64> <rid>  when that result expires        /
+    P <pid> x <ms> <slot> <rid> when that result expires        /  (``partition.dedup``)
     N h <pid>                   the node's catalog: replicas it hosts
 
 ``<pid>`` is length-prefixed so that no partition's prefix is a prefix of another's.
@@ -77,9 +78,6 @@ class PartitionKeys:
 
     def dedup(self, request_id: bytes) -> bytes:
         return self.dedup_prefix + request_id
-
-    def dedup_expiry(self, slot: int, request_id: bytes) -> bytes:
-        return self.dedup_expiry_prefix + _U64.pack(slot) + request_id
 
     def state_ranges(self) -> list[tuple[bytes, bytes]]:
         """Half-open ranges holding the partition's state (what a snapshot replaces)."""

@@ -3,8 +3,9 @@
 ``apply_slot`` turns one chosen slot into a write batch (data, first results, the applied-through
 marker: all in one atomic batch, so a crash never separates data from the slot it came from) and
 the result of every command in it. Replaying a request id that was applied before returns the
-stored first result and changes nothing. Results are kept for ``dedup_slots_retained`` slots, then
-expire deterministically (by slot, not by clock), so every replica holds the same bytes.
+stored first result and changes nothing. First results are kept by ``dedup.DedupLedger``: for a
+time of the log's own clock (clock commands the leaders stamp) and within a byte budget, so every
+replica keeps and expires the same ones at the same slot.
 Pure: engine interface only; no ray, no rocksdict.
 """
 
@@ -17,23 +18,31 @@ import msgpack
 from raydynamo.consensus.codec import encode_int
 from raydynamo.consensus.membership import is_config_command
 from raydynamo.consensus.types import Value
-from raydynamo.partition.commands import KIND_WRITE, Delete, Put, decode_command
+from raydynamo.partition.commands import (
+    KIND_CLOCK,
+    KIND_WRITE,
+    Delete,
+    Put,
+    decode_clock,
+    decode_command,
+)
+from raydynamo.partition.dedup import DEFAULT_BOUNDS, DedupBounds, DedupLedger
 from raydynamo.partition.item_writes import (
     KIND_ITEM_WRITE,
     SlotOverlay,
     apply_item_write,
     command_header,
 )
-from raydynamo.partition.keys import PartitionKeys, slot_bytes
-from raydynamo.storage.engine import ReadView, WriteBatch, prefix_end
+from raydynamo.partition.keys import PartitionKeys
+from raydynamo.storage.engine import ReadView, WriteBatch
 
 Result = dict[str, Any]
 
 
 class PartitionStateMachine:
-    def __init__(self, keys: PartitionKeys, dedup_slots_retained: int = 100_000) -> None:
+    def __init__(self, keys: PartitionKeys, dedup: DedupBounds = DEFAULT_BOUNDS) -> None:
         self.keys = keys
-        self.dedup_slots_retained = dedup_slots_retained
+        self.ledger = DedupLedger(keys, dedup)
 
     def apply_slot(
         self, view: ReadView, slot: int, value: Value
@@ -42,10 +51,15 @@ class PartitionStateMachine:
         results: list[tuple[bytes, Result]] = []
         seen_here: dict[bytes, Result] = {}
         overlay = SlotOverlay(view, batch)  # item writes must see the slot's earlier writes
+        now_ms = self.ledger.log_time_ms(view)
+        kept_bytes = self.ledger.kept_bytes(view)
         for raw in value:
             if is_config_command(raw):
                 continue  # a membership change of the group: the consensus core applies it
             kind, request_id = command_header(raw)
+            if kind == KIND_CLOCK:
+                now_ms = self.ledger.advance(batch, now_ms, decode_clock(raw))
+                continue
             first = seen_here.get(request_id)
             if first is None:
                 stored = view.get(self.keys.dedup(request_id))
@@ -61,11 +75,10 @@ class PartitionStateMachine:
                 raise ValueError(f"unknown command kind {kind}")
             result["slot"] = slot
             packed = msgpack.packb(result, use_bin_type=True)
-            batch.put(self.keys.dedup(request_id), packed)
-            batch.put(self.keys.dedup_expiry(slot, request_id), b"")
+            kept_bytes = self.ledger.record(batch, now_ms, slot, request_id, packed, kept_bytes)
             seen_here[request_id] = result
             results.append((request_id, result))
-        self._expire_dedup(view, slot, batch)
+        self.ledger.expire(view, batch, now_ms, kept_bytes)
         batch.put(self.keys.applied, encode_int(slot))
         return batch, results
 
@@ -76,14 +89,3 @@ class PartitionStateMachine:
             else:
                 batch.delete(self.keys.data(op.key))
         return {"ok": True}
-
-    def _expire_dedup(self, view: ReadView, slot: int, batch: WriteBatch) -> None:
-        expired_slot = slot - self.dedup_slots_retained
-        if expired_slot <= 0:
-            return
-        start = self.keys.dedup_expiry_prefix + slot_bytes(expired_slot)
-        end = prefix_end(start)
-        for key, _ in view.scan(start, end):
-            request_id = key[len(start) :]
-            batch.delete(self.keys.dedup(request_id))
-            batch.delete(key)

@@ -43,6 +43,12 @@ def model_settings(log_retained_slots: int) -> Settings:
         handoff_timeout_s=FAR_S,
         log_retained_slots=log_retained_slots,
         leases_enabled=False,
+        clock_drift_max=0.01,
+        slots_in_flight_max=8,
+        batch_commands_max=1024,
+        batch_bytes_max=4 << 20,
+        pending_commands_max=20_000,
+        catchup_entries_max=256,
     )
 
 

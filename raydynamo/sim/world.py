@@ -40,6 +40,9 @@ def draw_settings(rng: random.Random) -> Settings:
         catchup_entries_max=rng.choice([2, 8]),
         log_retained_slots=rng.choice([2, 6, 50]),
         handoff_timeout_s=0.2,
+        batch_bytes_max=4 << 20,
+        pending_commands_max=20_000,
+        leases_enabled=True,
     )
 
 

@@ -15,8 +15,11 @@ does, so that ``bench/`` can print how close the real thing gets to them.
 Invariants: followers apply rounds in the order the leader sends them (one caller, one sync
 actor: Ray keeps the order); a follower lags the leader by at most ``lagging_rounds_max`` rounds.
 
-They live in a module, not in ``__main__``, so Ray workers import them by name. This module must
-not import rocksdict or anything from ``raydynamo`` (it is a benchmark fixture, not a layer).
+They live in a module, not in ``__main__``, so Ray workers import them by name
+(``bench.ceiling_actors``): that works when the benchmarks run from the repository root
+(``python -m bench...``, ``make bench``), as a local Ray puts the driver's working directory on
+its workers' path. They are benchmark fixtures, not part of the installed package. This module
+must not import rocksdict or anything from ``raydynamo``.
 """
 
 from __future__ import annotations
