@@ -223,3 +223,18 @@ def test_one_endpoint_per_ray_node_is_started_listed_and_stopped(service: Any) -
         stopped = stop_node_endpoints(config)
     assert len(stopped) == 1
     assert node_endpoints(config) == []
+
+
+def test_listing_endpoints_without_ray_connects_to_nothing() -> None:
+    # In a process of its own: Ray's auto-init would join any cluster running on this machine.
+    check = (
+        "import ray\n"
+        "from raydynamo.config import config_from_dict\n"
+        "from raydynamo.endpoint.node import node_endpoints, stop_node_endpoints\n"
+        "config = config_from_dict({})\n"
+        "print(node_endpoints(config), stop_node_endpoints(config), ray.is_initialized())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", check], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.split("\n")[-2] == "[] [] False"

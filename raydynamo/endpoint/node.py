@@ -109,6 +109,8 @@ def start_node_endpoints(config: RaydynamoConfig) -> list[dict[str, Any]]:
 
 
 def _endpoint_actor_names(config: RaydynamoConfig) -> list[str]:
+    if not ray.is_initialized():  # never let Ray auto-connect to whatever cluster runs here
+        return []
     namespace = config.cluster.namespace
     return sorted(
         entry["name"]
