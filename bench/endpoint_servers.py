@@ -210,7 +210,9 @@ def start_service() -> tuple[str, str, list[Any]]:
     data_dir = tempfile.mkdtemp(prefix="raydynamo-bench-endpoint-")
     config_data = {"storage": {"data_dir": data_dir}, "cluster": {"namespace": "bench-endpoint"}}
     config = config_from_dict(config_data)
-    ray.init(namespace="bench-endpoint", include_dashboard=False, log_to_driver=False)
+    ray.init(
+        address="local", namespace="bench-endpoint", include_dashboard=False, log_to_driver=False
+    )
     handles = start(config, detached=False)
     client = raydynamo.connect(config=config)
     client.create_table(

@@ -22,6 +22,7 @@ def ray_session() -> Iterator[object]:
 
     if not ray.is_initialized():
         ray.init(
+            address="local",  # its own Ray: never a cluster someone's `ray start` left running
             num_cpus=4,
             include_dashboard=False,
             log_to_driver=False,

@@ -68,7 +68,12 @@ def run_serve(config: RaydynamoConfig, out: TextIO = sys.stdout) -> int:
     endpoint = config.endpoint
     handles: list[Any] = []
     try:
-        ray.init(namespace=config.cluster.namespace, include_dashboard=False, log_to_driver=False)
+        ray.init(  # "local": a Ray of its own, never the cluster a `ray start` left running
+            address="local",
+            namespace=config.cluster.namespace,
+            include_dashboard=False,
+            log_to_driver=False,
+        )
         handles = start_service(config, detached=False)
         sock = bind_socket(endpoint.host, endpoint.port, reuse_port=False)
         server = EndpointServer(build_app(config), endpoint, sock)
