@@ -35,11 +35,12 @@ from raydynamo.api.expressions import (
     translate_filter,
 )
 from raydynamo.api.expressions.validate import walk_condition
+from raydynamo.api.expressions.wire import encode_condition
 from raydynamo.api.schema import Item, TableSchema
 from raydynamo.api.values import validate_attribute_value, value_type
 from raydynamo.operations.capacity import consumed_capacity, read_units
 from raydynamo.operations.common import ConstraintErrors, check_type, validate_key_for
-from raydynamo.partition.item_reads import PageResult, encode_condition
+from raydynamo.partition.item_reads import PageResult
 
 # --- parameter types ------------------------------------------------------------------------------
 
