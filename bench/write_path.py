@@ -22,7 +22,7 @@ from typing import Any
 from bench.common import emit, log
 from raydynamo.api.errors import ResourceNotFoundException
 from raydynamo.api.schema import KeySchema, TableSchema
-from raydynamo.metadata.partition_map import PartitionMap, PartitionRange
+from raydynamo.metadata.partition_map import PartitionRange
 from raydynamo.operations.write_plan import PlannedWrite, plan_put_item, plan_update_item
 from raydynamo.partition.item_writes import ItemWrite, encode_item_write
 from raydynamo.partition.keys import PartitionKeys
