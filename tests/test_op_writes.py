@@ -521,3 +521,22 @@ def test_concurrent_conditional_increments_never_lose_or_double_one() -> None:
     run(main())
     assert transport.stored("hash", KEY) == {**KEY, "n": {"N": str(successes)}}
     assert successes > 0
+
+
+@pytest.mark.parametrize("stored", [{"BOOL": True}, {"NULL": True}, {"M": {}}, {"SS": ["x"]}])
+def test_an_item_value_a_comparison_cannot_order_is_a_false_condition(stored: dict) -> None:
+    """The constant's type is checked up front; the item's type only makes the condition false."""
+    catalog, transport = new_world()
+    put(catalog, transport, {**KEY, "n": stored})
+    for condition in ("n > :v", "n BETWEEN :v AND :w"):
+        with pytest.raises(ConditionalCheckFailedException):
+            put(
+                catalog,
+                transport,
+                KEY,
+                ConditionExpression=condition,
+                ExpressionAttributeValues={":v": {"N": "1"}, ":w": {"N": "2"}}
+                if "BETWEEN" in condition
+                else {":v": {"N": "1"}},
+            )
+    assert transport.stored("hash", KEY) == {**KEY, "n": stored}

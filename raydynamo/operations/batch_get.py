@@ -42,8 +42,8 @@ from raydynamo.operations.common import (
     PartitionTransport,
     TableCatalogView,
     check_parameters,
+    check_request_items_keys,
     check_return_consumed_capacity,
-    check_table_name,
     check_type,
     client_operation,
     locate,
@@ -121,8 +121,8 @@ def _check_constraints(request: Mapping[str, Any]) -> None:
     check_return_consumed_capacity(errors, request.get("ReturnConsumedCapacity"))
     request_items = request.get("RequestItems")
     errors.not_null(request_items, "requestItems")
+    check_request_items_keys(errors, request_items or {})
     for table_name, entry in (request_items or {}).items():
-        check_table_name(errors, table_name, "requestItems")  # wording unverified (map keys)
         keys = entry.get("Keys")
         member = f"requestItems.{table_name}.member.keys"
         errors.not_null(keys, member)

@@ -39,6 +39,7 @@ from raydynamo.operations.common import (
     PartitionTransport,
     TableCatalogView,
     check_parameters,
+    check_request_items_keys,
     check_return_consumed_capacity,
     check_type,
     client_operation,
@@ -46,6 +47,7 @@ from raydynamo.operations.common import (
     locate,
     new_request_id,
     raise_for_result,
+    shown_map,
     validate_item_for,
     validate_key_for,
 )
@@ -58,8 +60,6 @@ from raydynamo.partition.item_writes import (
 )
 
 BATCH_WRITE_REQUESTS_MAX = 25
-TABLE_NAME_CHARS_MIN = 3
-TABLE_NAME_CHARS_MAX = 255
 BATCH_WRITE_PARAMETERS = ("RequestItems", "ReturnConsumedCapacity", "ReturnItemCollectionMetrics")
 
 DUPLICATE_KEYS = "Provided list of item keys contains duplicates"
@@ -68,11 +68,6 @@ NOT_ONE_REQUEST = (
     "must contain exactly one of the supported datatypes"
 )
 TOO_MANY_REQUESTS = "Too many items requested for the BatchWriteItem call"  # wording unverified
-_MAP_KEYS_RULE = (
-    "Map keys must satisfy constraint: [Member must have length less than or equal to 255, "
-    "Member must have length greater than or equal to 3, "
-    "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+]"
-)
 _MAP_VALUES_RULE = (
     "Map value must satisfy constraint: [Member must have length less than or equal to 25, "
     "Member must have length greater than or equal to 1]"
@@ -85,16 +80,6 @@ class _Planned:
     located: Located
     op: ItemOp
     original: Mapping[str, Any]  # the write request as given, for UnprocessedItems
-
-
-def _valid_table_name(name: str) -> bool:
-    allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
-    return TABLE_NAME_CHARS_MIN <= len(name) <= TABLE_NAME_CHARS_MAX and set(name) <= allowed
-
-
-def _shown_map(items: Mapping[str, Any]) -> str:
-    # wording unverified: DynamoDB renders the map with Java's toString
-    return "{" + ", ".join(f"{name}={requests}" for name, requests in items.items()) + "}"
 
 
 def _check_shape(request: object) -> Mapping[str, Any]:
@@ -132,10 +117,9 @@ def _check_constraints(request: Mapping[str, Any]) -> None:
     errors.not_null(items, "requestItems")
     if items is not None:
         errors.length_min("{}", "requestItems", 1, len(items))
-        if any(not _valid_table_name(name) for name in items):
-            errors.add(_shown_map(items), "requestItems", _MAP_KEYS_RULE)
+        check_request_items_keys(errors, items)
         if any(not 1 <= len(requests) <= BATCH_WRITE_REQUESTS_MAX for requests in items.values()):
-            errors.add(_shown_map(items), "requestItems", _MAP_VALUES_RULE)
+            errors.add(shown_map(items), "requestItems", _MAP_VALUES_RULE)
         for table_name, requests in items.items():
             for index, write_request in enumerate(requests, start=1):
                 member = f"requestItems.{table_name}.member.{index}.member"

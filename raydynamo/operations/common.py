@@ -16,7 +16,7 @@ Role: the read operations (GetItem, Query, Scan, BatchGetItem) and the write ope
 
 Stable names (the read side imports them): ``TableCatalogView``, ``PartitionTransport``,
 ``ConstraintErrors``, ``KEY_MISMATCH``, ``check_parameters``, ``check_type``,
-``check_table_name``, ``check_return_consumed_capacity``, ``key_elements``,
+``check_table_name``, ``valid_table_name``, ``check_return_consumed_capacity``, ``key_elements``,
 ``validate_key_for``, ``validate_item_for``, ``validate_item_values``, ``key_of``, ``locate``,
 ``Located``, ``new_request_id``, ``error_from_result``, ``raise_for_result``,
 ``client_operation``, and the enum tuples below.
@@ -101,8 +101,10 @@ CONDITIONAL_OPERATORS = ("AND", "OR")
 SELECT_VALUES = ("SPECIFIC_ATTRIBUTES", "COUNT", "ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES")
 
 KEY_MISMATCH = "The provided key element does not match the schema"
-TABLE_NAME_BYTES_MAX = 255
-_TABLE_NAME_RE = re.compile(r"[a-zA-Z0-9_.-]+")
+TABLE_NAME_CHARS_MIN = 3
+TABLE_NAME_CHARS_MAX = 255
+TABLE_NAME_PATTERN = "[a-zA-Z0-9_.-]+"
+TABLE_NAME_RE = re.compile(r"[a-zA-Z0-9_.-]+")
 _SHOWN_VALUE_CHARS_MAX = 200
 
 
@@ -196,21 +198,58 @@ class ConstraintErrors:
 
 
 def check_table_name(errors: ConstraintErrors, name: object, member: str = "tableName") -> None:
-    """Constraints on the table name of a data-plane operation (null, empty, pattern, length).
+    """Constraints on the table name of a data-plane operation: null, pattern, then length.
 
-    wording unverified: DynamoDB data-plane operations accept table ARNs (1..1024 characters);
-    names are held to ``[a-zA-Z0-9_.-]+`` and at most 255 characters here.
+    DynamoDB's naming rules (3 to 255 characters of ``[a-zA-Z0-9_.-]``), checked before any
+    table is looked up: ScyllaDB's tests saw DynamoDB answer an item operation on an invalid
+    name with this ValidationException, not ResourceNotFoundException. The service also takes a
+    table ARN here (1 to 1024 characters); raydynamo does not, so an ARN fails the pattern.
     """
     if name is None:
         errors.not_null(name, member)
         return
     assert isinstance(name, str), "check_type runs first"
-    if name == "":
-        errors.length_min(name, member, 1, 0)
-        return
-    if not _TABLE_NAME_RE.fullmatch(name):
-        errors.add(name, member, "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+")
-    errors.length_max(name, member, TABLE_NAME_BYTES_MAX, len(name))
+    if not TABLE_NAME_RE.fullmatch(name):
+        errors.add(
+            name, member, f"Member must satisfy regular expression pattern: {TABLE_NAME_PATTERN}"
+        )
+    errors.length_min(name, member, TABLE_NAME_CHARS_MIN, len(name))
+    errors.length_max(name, member, TABLE_NAME_CHARS_MAX, len(name))
+
+
+def valid_table_name(name: object) -> bool:
+    """True for a name that passes ``check_table_name`` (a key of a batch's RequestItems)."""
+    return (
+        isinstance(name, str)
+        and TABLE_NAME_CHARS_MIN <= len(name) <= TABLE_NAME_CHARS_MAX
+        and TABLE_NAME_RE.fullmatch(name) is not None
+    )
+
+
+REQUEST_ITEMS_KEYS_RULE = (
+    "Map keys must satisfy constraint: [Member must have length less than or equal to 255, "
+    "Member must have length greater than or equal to 3, "
+    f"Member must satisfy regular expression pattern: {TABLE_NAME_PATTERN}]"
+)
+
+
+def shown_map(items: Mapping[str, Any]) -> str:
+    """A request map echoed in a constraint message.
+
+    wording unverified: DynamoDB renders it with Java's ``toString`` (dynalite's tests only match
+    ``{.+}``); the text is bounded like every echoed value.
+    """
+    inner = ", ".join(f"{name}={value}" for name, value in items.items())
+    if len(inner) > _SHOWN_VALUE_CHARS_MAX:
+        inner = inner[:_SHOWN_VALUE_CHARS_MAX] + "..."
+    return "{" + inner + "}"
+
+
+def check_request_items_keys(errors: ConstraintErrors, items: Mapping[str, Any]) -> None:
+    """The table names keying a BatchGetItem/BatchWriteItem ``RequestItems`` (one message for
+    the whole map, as dynalite captured DynamoDB's answer for both operations)."""
+    if any(not valid_table_name(name) for name in items):
+        errors.add(shown_map(items), "requestItems", REQUEST_ITEMS_KEYS_RULE)
 
 
 def check_return_consumed_capacity(errors: ConstraintErrors, value: object) -> None:
