@@ -16,6 +16,7 @@ value: ... for key :v`` wrapper where DynamoDB does)::
                              member of the wrong type, an unknown type tag); DynamoDB answers a
                              mistyped JSON member with SerializationException, and the message
                              follows botocore's parameter validation, naming the ``path``
+    (a string that is not valid Unicode, a lone surrogate, is a ValidationException: ``text``)
 
 Invariants: validation never mutates its input; a value that passes ``validate_attribute_value``
 can be sized (``sizes``), compared (``comparison``), canonicalized and key-encoded without
@@ -59,6 +60,7 @@ from raydynamo.api.sizes import (
     item_size,
     validate_item_size,
 )
+from raydynamo.api.text import LONE_SURROGATE_MESSAGE, has_lone_surrogate
 
 __all__ = [
     "ATTRIBUTE_TYPES",
@@ -151,14 +153,8 @@ def _wrong_type(value: object, param: str, valid: tuple[type, ...]) -> Serializa
 def _check_text(value: object, param: str) -> str:
     if not isinstance(value, str):
         raise _wrong_type(value, param, (str,))
-    if not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            # wording unverified: DynamoDB only ever receives valid UTF-8 JSON
-            raise SerializationException(
-                f"Invalid UTF-8 string for parameter {param}: lone surrogate"
-            ) from None
+    if has_lone_surrogate(value):  # operations refuse these first (``text``); here for callers
+        raise ValidationException(LONE_SURROGATE_MESSAGE.format(where=param))
     return value
 
 

@@ -38,10 +38,8 @@ from raydynamo.operations.common import (
     Located,
     PartitionTransport,
     TableCatalogView,
-    check_parameters,
     check_request_items_keys,
     check_return_consumed_capacity,
-    check_type,
     client_operation,
     key_elements,
     locate,
@@ -51,6 +49,7 @@ from raydynamo.operations.common import (
     validate_item_for,
     validate_key_for,
 )
+from raydynamo.operations.shapes import check_request
 from raydynamo.partition.item_writes import (
     DeleteItemOp,
     ItemOp,
@@ -60,7 +59,6 @@ from raydynamo.partition.item_writes import (
 )
 
 BATCH_WRITE_REQUESTS_MAX = 25
-BATCH_WRITE_PARAMETERS = ("RequestItems", "ReturnConsumedCapacity", "ReturnItemCollectionMetrics")
 
 DUPLICATE_KEYS = "Provided list of item keys contains duplicates"
 NOT_ONE_REQUEST = (
@@ -80,29 +78,6 @@ class _Planned:
     located: Located
     op: ItemOp
     original: Mapping[str, Any]  # the write request as given, for UnprocessedItems
-
-
-def _check_shape(request: object) -> Mapping[str, Any]:
-    """botocore's checks: parameter names and the types along RequestItems."""
-    checked = check_parameters(request, BATCH_WRITE_PARAMETERS)
-    check_type(checked.get("RequestItems"), "RequestItems", (dict,))
-    check_type(checked.get("ReturnConsumedCapacity"), "ReturnConsumedCapacity", (str,))
-    check_type(checked.get("ReturnItemCollectionMetrics"), "ReturnItemCollectionMetrics", (str,))
-    for table_name, requests in (checked.get("RequestItems") or {}).items():
-        check_type(table_name, "RequestItems key", (str,))
-        check_type(requests, f"RequestItems.{table_name}", (list,))
-        for index, write_request in enumerate(requests):
-            where = f"RequestItems.{table_name}[{index}]"
-            check_parameters(write_request, ("PutRequest", "DeleteRequest"), where=where)
-            check_type(write_request.get("PutRequest"), f"{where}.PutRequest", (dict,))
-            check_type(write_request.get("DeleteRequest"), f"{where}.DeleteRequest", (dict,))
-            put = write_request.get("PutRequest") or {}
-            check_parameters(put, ("Item",), where=f"{where}.PutRequest")
-            check_type(put.get("Item"), f"{where}.PutRequest.Item", (dict,))
-            delete = write_request.get("DeleteRequest") or {}
-            check_parameters(delete, ("Key",), where=f"{where}.DeleteRequest")
-            check_type(delete.get("Key"), f"{where}.DeleteRequest.Key", (dict,))
-    return checked
 
 
 def _check_constraints(request: Mapping[str, Any]) -> None:
@@ -185,7 +160,7 @@ def plan_batch_write(
     request: object, catalog: TableCatalogView
 ) -> tuple[dict[str, TableSchema], list[_Planned], str | None]:
     """Validate a whole BatchWriteItem request; return its schemas and planned ops."""
-    checked = _check_shape(request)
+    checked = check_request("BatchWriteItem", request)
     _check_constraints(checked)
     items = checked["RequestItems"]
     _check_values(items)

@@ -3,7 +3,7 @@
 Role: everything a single-item write does before anything is sent. The order of checks is
 DynamoDB's (dynalite's captures against DynamoDB, ExtendDB's against us-east-1):
 
-1. parameter names and Python types (botocore's checks, ``SerializationException``);
+1. valid Unicode, parameter names and JSON types at every level (``shapes.check_request``);
 2. member constraints, all reported at once (``N validation errors detected: ...``), in the
    order DynamoDB lists the operation's members;
 3. expression and non-expression parameters mixed, maps given without an expression;
@@ -53,69 +53,16 @@ from raydynamo.operations.common import (
     ConstraintErrors,
     Located,
     TableCatalogView,
-    check_parameters,
     check_return_consumed_capacity,
     check_table_name,
-    check_type,
     locate,
     validate_item_for,
     validate_key_for,
 )
+from raydynamo.operations.shapes import check_request
 from raydynamo.partition.item_writes import DeleteItemOp, ItemOp, PutItemOp, UpdateItemOp
 
 RETURN_VALUES_PUT_DELETE = "ReturnValues can only be ALL_OLD or NONE"
-
-# In the order of botocore's service model, which its "must be one of" message follows.
-_EXPRESSION_PARAMETERS = (
-    "ConditionExpression",
-    "ExpressionAttributeNames",
-    "ExpressionAttributeValues",
-    "ReturnValuesOnConditionCheckFailure",
-)
-_RETURNS = ("ReturnValues", "ReturnConsumedCapacity", "ReturnItemCollectionMetrics")
-PUT_ITEM_PARAMETERS = (
-    "TableName",
-    "Item",
-    "Expected",
-    *_RETURNS,
-    "ConditionalOperator",
-    *_EXPRESSION_PARAMETERS,
-)
-DELETE_ITEM_PARAMETERS = (
-    "TableName",
-    "Key",
-    "Expected",
-    "ConditionalOperator",
-    *_RETURNS,
-    *_EXPRESSION_PARAMETERS,
-)
-UPDATE_ITEM_PARAMETERS = (
-    "TableName",
-    "Key",
-    "AttributeUpdates",
-    "Expected",
-    "ConditionalOperator",
-    *_RETURNS,
-    "UpdateExpression",
-    *_EXPRESSION_PARAMETERS,
-)
-
-_PARAMETER_TYPES: dict[str, tuple[type, ...]] = {
-    "TableName": (str,),
-    "Item": (dict,),
-    "Key": (dict,),
-    "ConditionExpression": (str,),
-    "UpdateExpression": (str,),
-    "ExpressionAttributeNames": (dict,),
-    "ExpressionAttributeValues": (dict,),
-    "ReturnValues": (str,),
-    "ReturnConsumedCapacity": (str,),
-    "ReturnItemCollectionMetrics": (str,),
-    "ReturnValuesOnConditionCheckFailure": (str,),
-    "Expected": (dict,),
-    "ConditionalOperator": (str,),
-    "AttributeUpdates": (dict,),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,14 +74,6 @@ class PlannedWrite:
     located: Located
     op: ItemOp
     return_consumed_capacity: str | None
-
-
-def check_request(request: object, parameters: tuple[str, ...]) -> Mapping[str, Any]:
-    """Parameter names and botocore's type checks of a write request."""
-    checked = check_parameters(request, parameters)
-    for name in parameters:
-        check_type(checked.get(name), name, _PARAMETER_TYPES[name])
-    return checked
 
 
 def check_expression_mix(operation: str, request: Mapping[str, Any]) -> None:
@@ -219,7 +158,7 @@ def _planned(
 
 def plan_put_item(request: object, catalog: TableCatalogView) -> PlannedWrite:
     """Validate a PutItem request; the op replaces the item (condition checked at apply)."""
-    request = check_request(request, PUT_ITEM_PARAMETERS)
+    request = check_request("PutItem", request)
     errors = ConstraintErrors()
     check_return_consumed_capacity(errors, request.get("ReturnConsumedCapacity"))
     check_table_name(errors, request.get("TableName"))
@@ -256,7 +195,7 @@ def plan_put_item(request: object, catalog: TableCatalogView) -> PlannedWrite:
 
 def plan_delete_item(request: object, catalog: TableCatalogView) -> PlannedWrite:
     """Validate a DeleteItem request."""
-    request = check_request(request, DELETE_ITEM_PARAMETERS)
+    request = check_request("DeleteItem", request)
     errors = ConstraintErrors()
     check_return_consumed_capacity(errors, request.get("ReturnConsumedCapacity"))
     check_table_name(errors, request.get("TableName"))
@@ -291,7 +230,7 @@ def plan_delete_item(request: object, catalog: TableCatalogView) -> PlannedWrite
 
 def plan_update_item(request: object, catalog: TableCatalogView) -> PlannedWrite:
     """Validate an UpdateItem request (expressions or AttributeUpdates, any ReturnValues)."""
-    request = check_request(request, UPDATE_ITEM_PARAMETERS)
+    request = check_request("UpdateItem", request)
     errors = ConstraintErrors()
     check_return_consumed_capacity(errors, request.get("ReturnConsumedCapacity"))
     check_table_name(errors, request.get("TableName"))
