@@ -34,6 +34,7 @@ from raydynamo.api.errors import (
     ResourceNotFoundException,
     ServiceUnavailable,
     ValidationException,
+    client_facing,
     from_wire,
 )
 from raydynamo.api.schema import TableSchema
@@ -326,9 +327,15 @@ class RouterActor:
         try:
             return {"ok": await self.router.call(operation, request)}
         except ClientError as err:
-            return {"error": err.to_wire()}
+            # A server-side error's detail (it may quote a Ray exception, a pid, an address)
+            # stays in this actor's log; the client sees its code's plain message.
+            public = client_facing(err)
+            if public is not err:
+                log.warning("%s failed on the server side: %s", operation, err.message)
+            return {"error": public.to_wire()}
         except Exception as err:
-            return {"error": InternalServerError(f"internal error: {err!r}").to_wire()}
+            log.warning("%s failed on the server side: %r", operation, err, exc_info=err)
+            return {"error": client_facing(err).to_wire()}
 
     async def stats(self) -> dict[str, int]:
         return {

@@ -79,11 +79,19 @@ class RouterActorHandler:
         self.next = 0
 
     async def call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
-        from raydynamo.api.errors import from_wire
+        import ray
+
+        from raydynamo.api.errors import SERVICE_UNAVAILABLE_MESSAGE, ServiceUnavailable, from_wire
 
         router = self.routers[self.next % len(self.routers)]
         self.next += 1
-        answer = await router.call.remote(operation, request)
+        try:
+            answer = await router.call.remote(operation, request)
+        except ray.exceptions.RayError as err:
+            # The router actor died, restarts or cannot be reached: the request may or may not
+            # have run. Ray's text (pids, addresses, tracebacks) is logged, never shown.
+            log.warning("%s: router actor call failed: %r", operation, err)
+            raise ServiceUnavailable(SERVICE_UNAVAILABLE_MESSAGE) from err
         if "error" in answer:
             raise from_wire(answer["error"], operation)
         return dict(answer["ok"])
