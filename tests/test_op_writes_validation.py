@@ -509,6 +509,13 @@ CASES: list[tuple[str, str, dict[str, Any], type[ClientError], str]] = [
         ValidationException,
         INVALID + "ComparisonOperator LT is not valid for BOOL AttributeValue type",
     ),
+    (
+        "an empty attribute name in the item",
+        "PutItem",
+        {"TableName": "hash", "Item": {**ITEM, "": {"S": "x"}}},
+        ValidationException,
+        INVALID + "Empty attribute name",
+    ),
 ]
 
 

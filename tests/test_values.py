@@ -637,3 +637,19 @@ def test_deserialize() -> None:
     assert type(result["n"]) is Decimal
     assert type(result["b"]) is bytes
     assert v.serialize_item({"a": 1}) == {"a": {"N": "1"}}
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("", v.EMPTY_ATTRIBUTE_NAME),
+        ("x" * 65536, v.ATTRIBUTE_NAME_TOO_LARGE),
+        ("é" * 32768, v.ATTRIBUTE_NAME_TOO_LARGE),  # 65536 UTF-8 bytes
+    ],
+    ids=["empty", "65536 ASCII bytes", "65536 UTF-8 bytes"],
+)
+def test_item_attribute_names_hold_1_to_65535_bytes(name: str, message: str) -> None:
+    with pytest.raises(ValidationException) as caught:
+        v.validate_item({"pk": {"S": "a"}, name: {"N": "1"}}, check_size=False)
+    assert caught.value.message == message
+    v.validate_item({"pk": {"S": "a"}, "x" * 65535: {"N": "1"}}, check_size=False)

@@ -126,6 +126,11 @@ EMPTY_SET = {
     "BS": INVALID + "Binary sets should not be empty",
 }
 NS_DUPLICATES = INVALID + "Input collection contains duplicates."
+ATTRIBUTE_NAME_BYTES_MAX = 65535
+# wording unverified: DynamoDB Local's error catalog has "Empty attribute name" and "Attribute name
+# is too large, must be less than 65536 bytes"; the prefix is the service's usual one.
+EMPTY_ATTRIBUTE_NAME = INVALID + "Empty attribute name"
+ATTRIBUTE_NAME_TOO_LARGE = INVALID + "Attribute name is too large, must be less than 65536 bytes"
 
 _BINARY_TYPES = (bytes, bytearray)
 _SEQUENCE_TYPES = (list, tuple)
@@ -339,8 +344,21 @@ def validate_item(item: object, *, path: str = "Item", check_size: bool = True) 
         if not isinstance(name, str):
             raise _wrong_type(name, f"{path} key", (str,))
         _validate(value, f"{path}.{name}", 1)
+        _check_attribute_name(name)
     if check_size:
         validate_item_size(item)
+
+
+def _check_attribute_name(name: str) -> None:
+    """An item's attribute name: 1 to 65535 UTF-8 bytes (ScyllaDB's tests saw DynamoDB refuse
+    65536, "contrary to what the documentation suggests")."""
+    if name == "":
+        raise ValidationException(EMPTY_ATTRIBUTE_NAME)
+    if (
+        len(name) * 4 > ATTRIBUTE_NAME_BYTES_MAX
+        and len(name.encode("utf-8")) > ATTRIBUTE_NAME_BYTES_MAX
+    ):
+        raise ValidationException(ATTRIBUTE_NAME_TOO_LARGE)
 
 
 # ---------------------------------------------------------------- keys
