@@ -7,14 +7,16 @@ condition, compute the new item, stage it). Four writes: a plain PutItem, a cond
 an UpdateItem with an update and a condition expression, and the same update in the legacy
 parameters (AttributeUpdates and Expected).
 
-Each figure is the median over ``--reps`` timeit repetitions, in microseconds per write, one JSON
-line each (``bench.common.emit``). Run: ``python -m bench.write_path`` (a few seconds).
+Each figure is the median over ``--reps`` timeit repetitions of this process's CPU time (not wall
+time, so that a busy shared machine inflates it less), in microseconds per write, one JSON line
+each (``bench.common.emit``). Run: ``python -m bench.write_path`` (a few seconds).
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import time
 import timeit
 from collections.abc import Callable
 from typing import Any
@@ -125,8 +127,8 @@ def measure(kind: str, writes: int, reps: int) -> dict[str, float]:
             batch, _ = machine.apply_slot(engine, state["slot"], (command,))
             engine.write(batch, sync=False)
 
-    router = timeit.repeat(router_side, number=1, repeat=reps)
-    replica = timeit.repeat(replica_side, number=1, repeat=reps)
+    router = timeit.repeat(router_side, number=1, repeat=reps, timer=time.process_time)
+    replica = timeit.repeat(replica_side, number=1, repeat=reps, timer=time.process_time)
     return {
         "router_us": statistics.median(router) / writes * 1e6,
         "replica_us": statistics.median(replica) / writes * 1e6,

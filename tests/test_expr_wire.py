@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import raydynamo.api.expressions.parse as parse_module
 from raydynamo.api.expressions import (
+    UpdateExpression,
     apply_update,
     bind_condition,
     compile_expressions,
@@ -138,7 +139,8 @@ def test_only_deletes_is_true_for_removals_and_set_deletions_only() -> None:
     assert only_deletes("REMOVE a DELETE s :s", {":s": {"SS": ["x"]}})
     assert not only_deletes("REMOVE a SET b = :v", {":v": {"N": "1"}})
     assert not only_deletes("ADD n :v", {":v": {"N": "1"}})
-    assert not decode_update([1, []]).only_deletes  # AttributeUpdates {}: no action at all
+    no_action = encode_update(UpdateExpression((), ()), {}, {}, legacy=True)  # AttributeUpdates {}
+    assert not decode_update(no_action).only_deletes
 
 
 def test_replicas_apply_writes_without_parsing_any_expression_text(
@@ -196,9 +198,34 @@ _json = st.recursive(
 )  # fmt: skip
 
 
-@settings(max_examples=1500, deadline=None)
-@given(wire=_json)
-def test_decoding_anything_gives_a_tree_or_a_value_error(wire: Any) -> None:
-    for decode in (decode_condition, decode_update):
+@settings(max_examples=400, deadline=None)
+@given(wire=_json, shape=_json, slots=_json, legacy=st.sampled_from([0, 1, 2, "1"]))
+def test_decoding_anything_gives_a_tree_or_a_value_error(
+    wire: Any, shape: Any, slots: Any, legacy: Any
+) -> None:
+    packed = msgpack.packb(shape, use_bin_type=True)
+    for decode, candidate in (
+        (decode_condition, wire),
+        (decode_update, wire),
+        (decode_condition, [packed, slots]),
+        (decode_update, [legacy, packed, slots]),
+        (decode_condition, [packed, [{"N": "1"}] * 3]),
+    ):
         with contextlib.suppress(ValueError):
-            decode(wire)
+            decode(candidate)
+
+
+def test_requests_with_one_expression_share_one_decoded_shape() -> None:
+    def bound(value: str) -> Any:
+        compiled = compile_expressions(
+            {"ConditionExpression": "a < :v"}, values={":v": {"N": value}}
+        )
+        assert compiled.condition is not None
+        return travel(encode_condition(compiled.condition, {}, compiled.values))
+
+    first, second = bound("1"), bound("2")
+    assert first[0] == second[0] and first[1] != second[1]  # one shape, other constants
+    tree_one, values_one = decode_condition(first)
+    tree_two, values_two = decode_condition(second)
+    assert tree_one is tree_two
+    assert (values_one, values_two) == ({":w0": {"N": "1"}}, {":w0": {"N": "2"}})

@@ -36,12 +36,29 @@ def has_lone_surrogate(text: str) -> bool:
     return not text.isascii() and _LONE_SURROGATE.search(text) is not None
 
 
+_SCALARS = (bytes, bytearray, int, float, bool, type(None))
+
+
 def _first_bad_string(value: object) -> bool:
-    """True when any string in ``value`` (keys included) holds a lone surrogate (fast path)."""
+    """True when any string in ``value`` (keys included) holds a lone surrogate (fast path:
+    exact-type tests first, as requests are plain dicts, lists and strings)."""
     stack = [value]
     while stack:
         current = stack.pop()
-        if isinstance(current, str):
+        kind = type(current)
+        if kind is str:
+            if not current.isascii() and _LONE_SURROGATE.search(current):  # type: ignore[attr-defined]
+                return True
+        elif kind is dict:
+            for key, child in current.items():  # type: ignore[attr-defined]
+                if type(key) is str and not key.isascii() and _LONE_SURROGATE.search(key):
+                    return True
+                stack.append(child)
+        elif kind is list or kind is tuple:
+            stack.extend(current)  # type: ignore[arg-type]
+        elif kind in _SCALARS:
+            continue
+        elif isinstance(current, str):
             if has_lone_surrogate(current):
                 return True
         elif isinstance(current, Mapping):

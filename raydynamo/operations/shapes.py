@@ -203,6 +203,15 @@ _VALID_TYPES: dict[str, tuple[type, ...]] = {
     "map": (dict,),
     "structure": (dict,),
 }
+_EXACT_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "boolean": (bool,),
+    "attribute_value": (dict,),
+    "list": (list, tuple),
+    "map": (dict,),
+    "structure": (dict,),
+}
 _ACCEPTED_TYPES: dict[str, tuple[type, ...]] = {
     **_VALID_TYPES,
     "attribute_value": (Mapping,),
@@ -226,28 +235,43 @@ def wrong_type(value: object, where: str, valid: tuple[type, ...]) -> Serializat
 
 
 def _check(value: object, shape: Shape, where: str) -> None:
-    accepted = _ACCEPTED_TYPES[shape.kind]
-    wrong_bool = isinstance(value, bool) and bool not in accepted
-    if wrong_bool or not isinstance(value, accepted):
-        raise wrong_type(value, where, _VALID_TYPES[shape.kind])
-    if shape.kind == "integer" and not INT32_MIN <= value <= INT32_MAX:  # type: ignore[operator]
-        # wording unverified: the service cannot read the number into its 32-bit field
-        raise SerializationException(
-            f"Invalid value for parameter {where}, value: {_shown(value)}, "
-            f"valid range: {INT32_MIN} to {INT32_MAX}"
-        )
-    if shape.kind == "list":
-        assert shape.member is not None
+    kind = shape.kind
+    if type(value) not in _EXACT_TYPES[kind]:  # the common case is exact; else the full test
+        accepted = _ACCEPTED_TYPES[kind]
+        wrong_bool = isinstance(value, bool) and bool not in accepted
+        if wrong_bool or not isinstance(value, accepted):
+            raise wrong_type(value, where, _VALID_TYPES[kind])
+    if kind == "attribute_value" or kind == "string" or kind == "boolean":
+        return
+    if kind == "integer":
+        if not INT32_MIN <= value <= INT32_MAX:  # type: ignore[operator]
+            # wording unverified: the service cannot read the number into its 32-bit field
+            raise SerializationException(
+                f"Invalid value for parameter {where}, value: {_shown(value)}, "
+                f"valid range: {INT32_MIN} to {INT32_MAX}"
+            )
+        return
+    member_shape = shape.member
+    if kind == "list":
+        assert member_shape is not None
+        leaf = _LEAF_TYPES.get(member_shape.kind)
         for index, member in enumerate(value):  # type: ignore[arg-type]
-            _check(member, shape.member, f"{where}[{index}]")
-    elif shape.kind == "map":
-        assert shape.member is not None
+            if type(member) is not leaf:  # the path is only spelled out when it may be needed
+                _check(member, member_shape, f"{where}[{index}]")
+    elif kind == "map":
+        assert member_shape is not None
+        leaf = _LEAF_TYPES.get(member_shape.kind)
         for key, member in value.items():  # type: ignore[union-attr]
-            if not isinstance(key, str):
+            if type(key) is not str:
                 raise wrong_type(key, f"{where} key", (str,))
-            _check(member, shape.member, f"{where}.{key}")
-    elif shape.kind == "structure":
+            if type(member) is not leaf:
+                _check(member, member_shape, f"{where}.{key}")
+    else:
         check_structure(value, shape, where)  # type: ignore[arg-type]
+
+
+# Members whose exact type alone settles their check (their contents are checked elsewhere).
+_LEAF_TYPES: dict[str, type] = {"string": str, "boolean": bool, "attribute_value": dict}
 
 
 def check_structure(value: Mapping[Any, Any], shape: Shape, where: str) -> None:

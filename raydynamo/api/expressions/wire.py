@@ -9,17 +9,24 @@ generated value placeholders (``:w0``, ``:w1``, ...), and evaluates them with th
 router validated them with (``condition.bind_condition``, ``update.apply_update``). Replicas never
 parse expression text and never see the request's placeholder maps.
 
-Encoding::
+A bound expression is its *shape* (the tree with names resolved, each constant replaced by its
+slot number), packed as msgpack bytes, next to its *slots* (the constants, in order). Requests
+with the same expression share a shape, so a replica decodes each shape once
+(``SHAPE_CACHE_ENTRIES_MAX``, like the parse cache the router keeps on expression text) and only
+fills the slots per write::
 
-    condition = ["and", [condition, ...]] | ["or", [condition, ...]] | ["not", condition]
-              | ["cmp", "<" | "<=" | ..., operand, operand] | ["between", operand, low, high]
-              | ["in", operand, [operand, ...]] | ["fn", name, [operand, ...]]
-    operand   = ["path", [name, index | name, ...]] | ["value", AttributeValue]
-              | ["fn", name, [operand, ...]]              (size; if_not_exists, list_append)
-              | ["arith", "+" | "-", operand, operand]    (the right-hand side of SET only)
-    update    = [legacy, [action, ...]]    legacy: 1 when it came from AttributeUpdates
-    action    = ["set", path, operand] | ["remove", path]
-              | ["add", path, AttributeValue, legacy] | ["delete", path, AttributeValue]
+    condition = [shape, [AttributeValue, ...]]
+    update    = [legacy, shape, [AttributeValue, ...]]   legacy: 1 when from AttributeUpdates
+
+    condition shape = ["and", [c, ...]] | ["or", [c, ...]] | ["not", c]
+                    | ["cmp", "<" | "<=" | ..., operand, operand] | ["between", o, low, high]
+                    | ["in", operand, [operand, ...]] | ["fn", name, [operand, ...]]
+    operand         = ["path", [name, index | name, ...]] | ["value", slot]
+                    | ["fn", name, [operand, ...]]              (size; if_not_exists, list_append)
+                    | ["arith", "+" | "-", operand, operand]    (the right-hand side of SET only)
+    update shape    = [action, ...]
+    action          = ["set", path, operand] | ["remove", path]
+                    | ["add", path, slot, legacy] | ["delete", path, slot]
 
 The tags are part of the stored command format (``partition/item_writes.py`` versions it): add
 tags, never change what one means.
@@ -32,9 +39,12 @@ not import ray or rocksdict.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
+
+import msgpack
 
 from raydynamo.api.expressions.condition import Predicate, bind_condition
 from raydynamo.api.expressions.nodes import (
@@ -77,6 +87,7 @@ _CONDITION_FUNCTIONS = {
 }
 _OPERAND_FUNCTIONS = {"size": 1}
 _SET_FUNCTIONS = {"if_not_exists": 2, "list_append": 2}
+SHAPE_CACHE_ENTRIES_MAX = 4096
 
 
 # --- encoding (the router) ----------------------------------------------------------------------
@@ -85,36 +96,10 @@ _SET_FUNCTIONS = {"if_not_exists": 2, "list_append": 2}
 def encode_condition(
     condition: Condition, names: Mapping[str, str], values: Mapping[str, AttributeValue]
 ) -> WireCondition:
-    """A validated condition tree, names resolved and values inlined."""
-    if isinstance(condition, And | Or):
-        tag = "and" if isinstance(condition, And) else "or"
-        return [tag, [encode_condition(c, names, values) for c in condition.conditions]]
-    if isinstance(condition, Not):
-        return ["not", encode_condition(condition.operand, names, values)]
-    if isinstance(condition, Comparison):
-        left = _encode_operand(condition.left, names, values)
-        return ["cmp", condition.operator, left, _encode_operand(condition.right, names, values)]
-    if isinstance(condition, Between):
-        parts = (condition.operand, condition.low, condition.high)
-        return ["between", *[_encode_operand(p, names, values) for p in parts]]
-    if isinstance(condition, In):
-        candidates = [_encode_operand(c, names, values) for c in condition.candidates]
-        return ["in", _encode_operand(condition.operand, names, values), candidates]
-    assert isinstance(condition, FunctionCall), condition
-    return ["fn", condition.name, [_encode_operand(a, names, values) for a in condition.args]]
-
-
-def _encode_operand(
-    operand: Operand | Arithmetic, names: Mapping[str, str], values: Mapping[str, AttributeValue]
-) -> list[Any]:
-    if isinstance(operand, Path):
-        return ["path", list(resolve_path(operand, names))]
-    if isinstance(operand, ValueRef):
-        return ["value", dict(values[operand.placeholder])]
-    if isinstance(operand, Arithmetic):
-        left = _encode_operand(operand.left, names, values)
-        return ["arith", operand.operator, left, _encode_operand(operand.right, names, values)]
-    return ["fn", operand.name, [_encode_operand(a, names, values) for a in operand.args]]
+    """A validated condition tree, names resolved and values inlined (as slots)."""
+    slots: list[AttributeValue] = []
+    shape = _Encoder(names, values, slots).condition(condition)
+    return [msgpack.packb(shape, use_bin_type=True), slots]
 
 
 def encode_update(
@@ -125,19 +110,72 @@ def encode_update(
     legacy: bool = False,
 ) -> WireUpdate:
     """A validated update, names resolved and values inlined; ``legacy`` for AttributeUpdates."""
-    actions: list[list[Any]] = []
-    for action in update.actions:
-        path = list(resolve_path(action.path, names))
+    slots: list[AttributeValue] = []
+    encoder = _Encoder(names, values, slots)
+    shape = [encoder.action(action) for action in update.actions]
+    return [int(legacy), msgpack.packb(shape, use_bin_type=True), slots]
+
+
+class _Encoder:
+    def __init__(
+        self,
+        names: Mapping[str, str],
+        values: Mapping[str, AttributeValue],
+        slots: list[AttributeValue],
+    ) -> None:
+        self.names = names
+        self.values = values
+        self.slots = slots
+
+    def slot(self, ref: ValueRef) -> int:
+        self.slots.append(dict(self.values[ref.placeholder]))
+        return len(self.slots) - 1
+
+    def condition(self, condition: Condition) -> list[Any]:
+        if isinstance(condition, And | Or):
+            tag = "and" if isinstance(condition, And) else "or"
+            return [tag, [self.condition(c) for c in condition.conditions]]
+        if isinstance(condition, Not):
+            return ["not", self.condition(condition.operand)]
+        if isinstance(condition, Comparison):
+            return [
+                "cmp",
+                condition.operator,
+                self.operand(condition.left),
+                self.operand(condition.right),
+            ]
+        if isinstance(condition, Between):
+            parts = (condition.operand, condition.low, condition.high)
+            return ["between", *[self.operand(p) for p in parts]]
+        if isinstance(condition, In):
+            candidates = [self.operand(c) for c in condition.candidates]
+            return ["in", self.operand(condition.operand), candidates]
+        assert isinstance(condition, FunctionCall), condition
+        return ["fn", condition.name, [self.operand(a) for a in condition.args]]
+
+    def operand(self, operand: Operand | Arithmetic) -> list[Any]:
+        if isinstance(operand, Path):
+            return ["path", list(resolve_path(operand, self.names))]
+        if isinstance(operand, ValueRef):
+            return ["value", self.slot(operand)]
+        if isinstance(operand, Arithmetic):
+            return [
+                "arith",
+                operand.operator,
+                self.operand(operand.left),
+                self.operand(operand.right),
+            ]
+        return ["fn", operand.name, [self.operand(a) for a in operand.args]]
+
+    def action(self, action: UpdateAction) -> list[Any]:
+        path = list(resolve_path(action.path, self.names))
         if isinstance(action, SetAction):
-            actions.append(["set", path, _encode_operand(action.value, names, values)])
-        elif isinstance(action, RemoveAction):
-            actions.append(["remove", path])
-        elif isinstance(action, AddAction):
-            value = dict(values[action.value.placeholder])
-            actions.append(["add", path, value, int(action.legacy)])
-        else:
-            actions.append(["delete", path, dict(values[action.value.placeholder])])
-    return [int(legacy), actions]
+            return ["set", path, self.operand(action.value)]
+        if isinstance(action, RemoveAction):
+            return ["remove", path]
+        if isinstance(action, AddAction):
+            return ["add", path, self.slot(action.value), int(action.legacy)]
+        return ["delete", path, self.slot(action.value)]
 
 
 # --- decoding (the replica) ---------------------------------------------------------------------
@@ -145,9 +183,12 @@ def encode_update(
 
 def decode_condition(wire: object) -> tuple[Condition, dict[str, AttributeValue]]:
     """Invert ``encode_condition``: a tree with literal names, and the values it refers to."""
-    values: dict[str, AttributeValue] = {}
     try:
-        return _condition(wire, values), values
+        shape, slots = wire  # type: ignore[misc]
+        tree, slot_count = _condition_shape(_shape_bytes(shape))
+        return tree, _slot_values(slots, slot_count)
+    except ValueError:
+        raise
     except (LookupError, TypeError, AttributeError, RecursionError) as exc:
         raise ValueError(f"malformed condition: {type(exc).__name__}") from None
 
@@ -175,141 +216,186 @@ class DecodedUpdate:
 
 def decode_update(wire: object) -> DecodedUpdate:
     """Invert ``encode_update`` (``ValueError`` when the input is malformed)."""
-    values: dict[str, AttributeValue] = {}
     try:
-        legacy, raw_actions = _sequence(wire, 2)
-        actions = tuple(_action(raw, values) for raw in _sequence(raw_actions))
+        legacy, shape, slots = wire  # type: ignore[misc]
+        tree, slot_count = _update_shape(_shape_bytes(shape))
+        values = _slot_values(slots, slot_count)
+    except ValueError:
+        raise
     except (LookupError, TypeError, AttributeError, RecursionError) as exc:
         raise ValueError(f"malformed update: {type(exc).__name__}") from None
-    if legacy not in (0, 1):
+    if type(legacy) is not int or legacy not in (0, 1):
         raise ValueError(f"malformed update: legacy flag {legacy!r}")
-    return DecodedUpdate(UpdateExpression(actions, ()), values, bool(legacy))
+    return DecodedUpdate(tree, values, bool(legacy))
 
 
-def _sequence(wire: object, length: int | None = None) -> Sequence[Any]:
-    if not isinstance(wire, list | tuple) or (length is not None and len(wire) != length):
-        raise ValueError(f"expected a list of {length or 'any'} elements, got {wire!r:.80}")
-    return wire
+def _shape_bytes(shape: object) -> bytes:
+    if type(shape) is not bytes:
+        raise ValueError(f"a shape is msgpack bytes, not {type(shape).__name__}")
+    return shape
 
 
-def _condition(wire: object, values: dict[str, AttributeValue]) -> Condition:
-    tag = _sequence(wire)[0]
-    assert isinstance(wire, list | tuple)
-    if tag in ("and", "or"):
-        _sequence(wire, 2)
-        parts = tuple(_condition(c, values) for c in _sequence(wire[1]))
-        if len(parts) < 2:
-            raise ValueError(f"{tag} needs two or more conditions")
-        return And(parts) if tag == "and" else Or(parts)
-    if tag == "not":
-        return Not(_condition(_sequence(wire, 2)[1], values))
+def _slot_values(slots: Any, slot_count: int) -> dict[str, AttributeValue]:
+    if type(slots) is not list or len(slots) != slot_count:
+        raise ValueError(f"the shape has {slot_count} slots, the wire {len(slots)}")
+    values: dict[str, AttributeValue] = {}
+    for index, value in enumerate(slots):
+        if type(value) is not dict or len(value) != 1:
+            raise ValueError(f"not an attribute value: {value!r:.80}")
+        values[_PLACEHOLDERS[index] if index < len(_PLACEHOLDERS) else f":w{index}"] = value
+    return values
+
+
+_PLACEHOLDERS = tuple(f":w{index}" for index in range(64))
+
+
+class _ShapeDecoder:
+    """Decodes one shape; counts its slots (each must appear once, numbered from 0)."""
+
+    def __init__(self) -> None:
+        self.slots_seen: list[int] = []
+
+    def value(self, slot: Any) -> ValueRef:
+        if type(slot) is not int or slot != len(self.slots_seen):
+            raise ValueError(f"slot {slot!r} out of order")
+        self.slots_seen.append(slot)
+        return ValueRef(_PLACEHOLDERS[slot] if slot < len(_PLACEHOLDERS) else f":w{slot}")
+
+
+def _unpack_shape(shape: bytes) -> Any:
+    try:
+        return msgpack.unpackb(shape, raw=False)
+    except Exception as exc:  # msgpack raises several types for corrupt bytes
+        raise ValueError(f"undecodable shape: {type(exc).__name__}") from None
+
+
+@lru_cache(maxsize=SHAPE_CACHE_ENTRIES_MAX)
+def _condition_shape(shape: bytes) -> tuple[Condition, int]:
+    decoder = _ShapeDecoder()
+    try:
+        tree = _condition(_unpack_shape(shape), decoder)
+    except ValueError:
+        raise
+    except (LookupError, TypeError, AttributeError, RecursionError) as exc:
+        raise ValueError(f"malformed condition: {type(exc).__name__}") from None
+    return tree, len(decoder.slots_seen)
+
+
+@lru_cache(maxsize=SHAPE_CACHE_ENTRIES_MAX)
+def _update_shape(shape: bytes) -> tuple[UpdateExpression, int]:
+    decoder = _ShapeDecoder()
+    try:
+        actions = tuple([_action(raw, decoder) for raw in _unpack_shape(shape)])
+    except ValueError:
+        raise
+    except (LookupError, TypeError, AttributeError, RecursionError) as exc:
+        raise ValueError(f"malformed update: {type(exc).__name__}") from None
+    return UpdateExpression(actions, ()), len(decoder.slots_seen)
+
+
+# Decoding unpacks the lists directly (a wrong length or type raises, and the entry points turn
+# that into ValueError): it runs on every replica for every write, so it avoids helper calls.
+
+
+def _condition(wire: Any, values: _ShapeDecoder) -> Condition:
+    tag = wire[0]
     if tag == "cmp":
-        _, operator, left, right = _sequence(wire, 4)
+        _, operator, left, right = wire
         if operator not in COMPARATORS:
             raise ValueError(f"unknown comparator {operator!r}")
         return Comparison(operator, _operand(left, values), _operand(right, values))
+    if tag == "and" or tag == "or":
+        _, raw_parts = wire
+        parts = tuple([_condition(c, values) for c in raw_parts])
+        if len(parts) < 2:
+            raise ValueError(f"{tag} needs two or more conditions")
+        return And(parts) if tag == "and" else Or(parts)
+    if tag == "fn":
+        return _call(wire, values, _CONDITION_FUNCTIONS)
+    if tag == "not":
+        _, operand = wire
+        return Not(_condition(operand, values))
     if tag == "between":
-        _, operand, low, high = _sequence(wire, 4)
+        _, operand, low, high = wire
         return Between(_operand(operand, values), _operand(low, values), _operand(high, values))
     if tag == "in":
-        _, operand, candidates = _sequence(wire, 3)
-        decoded = tuple(_operand(c, values) for c in _sequence(candidates))
-        if not decoded:
+        _, operand, raw_candidates = wire
+        candidates = tuple([_operand(c, values) for c in raw_candidates])
+        if not candidates:
             raise ValueError("IN needs at least one candidate")
-        return In(_operand(operand, values), decoded)
-    if tag == "fn":
-        return _call(wire, values, _CONDITION_FUNCTIONS)  # type: ignore[return-value]
+        return In(_operand(operand, values), candidates)
     raise ValueError(f"unknown condition tag {tag!r}")
 
 
-def _call(
-    wire: Sequence[Any], values: dict[str, AttributeValue], functions: Mapping[str, int]
-) -> FunctionCall:
-    _, name, raw_args = _sequence(wire, 3)
-    args = tuple(_operand(a, values) for a in _sequence(raw_args))
+def _call(wire: Any, values: _ShapeDecoder, functions: Mapping[str, int]) -> FunctionCall:
+    _, name, raw_args = wire
+    args = tuple([_operand(a, values) for a in raw_args])
     if functions.get(name) != len(args):
         raise ValueError(f"function {name!r} with {len(args)} operands")
     return FunctionCall(name, args)
 
 
-def _path(wire: object) -> Path:
-    elements = _sequence(wire)
-    if not elements or not isinstance(elements[0], str):
-        raise ValueError(f"a path starts with an attribute name: {elements!r:.80}")
+def _path(elements: Any) -> Path:
     out: list[Name | Index] = []
     for element in elements:
-        if isinstance(element, str):
+        kind = type(element)
+        if kind is str:
             out.append(Name(element))
-        elif isinstance(element, int) and not isinstance(element, bool) and element >= 0:
+        elif kind is int and element >= 0 and out:
             out.append(Index(element))
         else:
-            raise ValueError(f"a path element is a name or an index: {element!r:.80}")
+            raise ValueError(f"a path is a name, then names and indexes: {elements!r:.80}")
+    if not out:
+        raise ValueError("an empty path")
     return Path(tuple(out))
 
 
-def _value(wire: object, values: dict[str, AttributeValue]) -> ValueRef:
-    if not isinstance(wire, Mapping) or len(wire) != 1:
-        raise ValueError(f"not an attribute value: {wire!r:.80}")
-    placeholder = f":w{len(values)}"
-    values[placeholder] = wire
-    return ValueRef(placeholder)
-
-
-def _operand(
-    wire: object, values: dict[str, AttributeValue], functions: Mapping[str, int] | None = None
-) -> Operand:
-    tag = _sequence(wire)[0]
-    assert isinstance(wire, list | tuple)
-    if tag == "path":
-        return _path(_sequence(wire, 2)[1])
-    if tag == "value":
-        return _value(_sequence(wire, 2)[1], values)
+def _operand(wire: Any, values: _ShapeDecoder) -> Operand:
+    tag, argument, *rest = wire
+    if tag == "path" and not rest:
+        return _path(argument)
+    if tag == "value" and not rest:
+        return values.value(argument)
     if tag == "fn":
-        return _call(wire, values, functions or _OPERAND_FUNCTIONS)
+        return _call(wire, values, _OPERAND_FUNCTIONS)
     raise ValueError(f"unknown operand tag {tag!r}")
 
 
-def _set_value(wire: object, values: dict[str, AttributeValue]) -> SetValue:
-    tag = _sequence(wire)[0]
-    assert isinstance(wire, list | tuple)
-    if tag == "arith":
-        _, operator, left, right = _sequence(wire, 4)
-        if operator not in ("+", "-"):
-            raise ValueError(f"unknown arithmetic operator {operator!r}")
-        return Arithmetic(operator, _set_operand(left, values), _set_operand(right, values))
-    return _set_operand(wire, values)
-
-
-def _set_operand(wire: object, values: dict[str, AttributeValue]) -> Operand:
-    tag = _sequence(wire)[0]
-    assert isinstance(wire, list | tuple)
-    if tag == "fn":
-        _, name, raw_args = _sequence(wire, 3)
-        args = tuple(_set_operand(a, values) for a in _sequence(raw_args))
-        if _SET_FUNCTIONS.get(name) != len(args):
-            raise ValueError(f"function {name!r} with {len(args)} operands")
-        if name == "if_not_exists" and not isinstance(args[0], Path):
-            raise ValueError("if_not_exists reads a document path")
-        return FunctionCall(name, args)
-    if tag in ("path", "value"):
+def _set_operand(wire: Any, values: _ShapeDecoder) -> Operand:
+    if wire[0] != "fn":
         return _operand(wire, values)
-    raise ValueError(f"unknown SET operand tag {tag!r}")
+    _, name, raw_args = wire
+    args = tuple([_set_operand(a, values) for a in raw_args])
+    if _SET_FUNCTIONS.get(name) != len(args):
+        raise ValueError(f"function {name!r} with {len(args)} operands")
+    if name == "if_not_exists" and not isinstance(args[0], Path):
+        raise ValueError("if_not_exists reads a document path")
+    return FunctionCall(name, args)
 
 
-def _action(wire: object, values: dict[str, AttributeValue]) -> UpdateAction:
-    tag = _sequence(wire)[0]
-    assert isinstance(wire, list | tuple)
+def _set_value(wire: Any, values: _ShapeDecoder) -> SetValue:
+    if wire[0] != "arith":
+        return _set_operand(wire, values)
+    _, operator, left, right = wire
+    if operator not in ("+", "-"):
+        raise ValueError(f"unknown arithmetic operator {operator!r}")
+    return Arithmetic(operator, _set_operand(left, values), _set_operand(right, values))
+
+
+def _action(wire: Any, values: _ShapeDecoder) -> UpdateAction:
+    tag = wire[0]
     if tag == "set":
-        _, path, value = _sequence(wire, 3)
+        _, path, value = wire
         return SetAction(_path(path), _set_value(value, values))
     if tag == "remove":
-        return RemoveAction(_path(_sequence(wire, 2)[1]))
+        _, path = wire
+        return RemoveAction(_path(path))
     if tag == "add":
-        _, path, value, legacy = _sequence(wire, 4)
-        return AddAction(_path(path), _value(value, values), legacy=bool(legacy))
+        _, path, value, legacy = wire
+        return AddAction(_path(path), values.value(value), legacy=bool(legacy))
     if tag == "delete":
-        _, path, value = _sequence(wire, 3)
-        return DeleteAction(_path(path), _value(value, values))
+        _, path, value = wire
+        return DeleteAction(_path(path), values.value(value))
     raise ValueError(f"unknown update action {tag!r}")
 
 
