@@ -179,9 +179,12 @@ def test_errors_surface_as_boto3_does(handler: FakeHandler, cls: type[errors.Cli
     err = caught.value
     assert isinstance(err, client.exceptions.ClientError)
     assert type(err) is cls
-    assert err.response["Error"] == {"Code": cls.code, "Message": "it went wrong"}
-    assert str(err) == (
-        f"An error occurred ({cls.code}) when calling the GetItem operation: it went wrong"
+    # a server-side error shows its code's plain message; the detail goes to the log
+    message = errors.client_facing(cls("it went wrong")).message
+    assert (message == "it went wrong") is (cls.http_status < 500)
+    assert err.response["Error"] == {"Code": cls.code, "Message": message}
+    assert (
+        str(err) == f"An error occurred ({cls.code}) when calling the GetItem operation: {message}"
     )
     assert err.operation_name == "GetItem"
     metadata = err.response["ResponseMetadata"]
@@ -224,16 +227,53 @@ def test_error_extras_and_unknown_codes_are_kept(client: Client, handler: FakeHa
 
 
 def test_a_handler_breaking_its_contract_gives_internal_server_error(
-    client: Client, handler: FakeHandler
+    client: Client, handler: FakeHandler, caplog: pytest.LogCaptureFixture
 ) -> None:
     handler.script("Scan", KeyError("boom"))
     with pytest.raises(client.exceptions.InternalServerError) as caught:
         client.scan(TableName="t")
     assert isinstance(caught.value.__cause__, KeyError)
-    assert "KeyError" in caught.value.response["Error"]["Message"]
+    assert caught.value.response["Error"]["Message"] == "Internal server error"
+    request_id = caught.value.response["ResponseMetadata"]["RequestId"]
+    assert f"Scan request {request_id} failed on the server side: KeyError: 'boom'" in caplog.text
     handler.script("Scan", None)
-    with pytest.raises(client.exceptions.InternalServerError, match="handler returned NoneType"):
+    with pytest.raises(client.exceptions.InternalServerError, match=r"Internal server error$"):
         client.scan(TableName="t")
+    assert "the handler returned NoneType, not a dict" in caplog.text
+
+
+class RayActorDied(Exception):
+    """What a Ray failure looks like from the handler: pids, addresses, a remote traceback."""
+
+
+RAY_TEXT = (
+    "The actor died unexpectedly before finishing this task. class_name: RouterActor "
+    "actor_id: 4f1f0b pid: 81723 ip: 10.0.0.7 Traceback (most recent call last): ..."
+)
+
+
+@pytest.mark.parametrize(
+    "raised",
+    [
+        RayActorDied(RAY_TEXT),
+        errors.InternalServerError(f"internal error: RayActorError({RAY_TEXT!r})"),
+        errors.ServiceUnavailable(f"No replica answered in time (p1: no leader ({RAY_TEXT}))"),
+    ],
+    ids=["foreign exception", "InternalServerError quoting Ray", "ServiceUnavailable quoting Ray"],
+)
+def test_no_client_facing_message_quotes_a_ray_exception(
+    handler: FakeHandler, raised: Exception, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = Client(handler, attempts_max=1)
+    handler.script("GetItem", raised)
+    with pytest.raises(client.exceptions.ClientError) as caught:
+        client.get_item(TableName="t", Key={"pk": {"S": "a"}})
+    client.close()
+    shown = caught.value.response["Error"]["Message"] + str(caught.value)
+    for leak in ("pid", "81723", "10.0.0.7", "Traceback", "Ray", "actor_id"):
+        assert leak not in shown, shown
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] >= 500
+    assert "81723" in caplog.text  # the detail is kept for the operator
 
 
 def test_throttling_is_retried_with_backoff(client: Any, handler: FakeHandler) -> None:

@@ -289,3 +289,48 @@ def test_attribute_updates(updates: dict, item: dict, expected: dict) -> None:
 def test_attribute_updates_put_without_value_is_refused() -> None:
     with pytest.raises(ValidationException):
         translate_attribute_updates({"a": {"Action": "PUT"}})
+
+
+# --- operand types of the comparison operators (API reference: Condition) ---------------------
+
+DOCUMENTS = {"L": [N("1"), S("x")]}, {"M": {"k": N("1")}}
+
+
+@pytest.mark.parametrize("value", [*DOCUMENTS, {"BOOL": True}, {"NULL": True}, {"SS": ["b", "a"]}])
+@pytest.mark.parametrize("operator", ["EQ", "NE"])
+def test_filter_eq_and_ne_accept_every_type_including_lists_and_maps(
+    operator: str, value: dict
+) -> None:
+    item = {"v": value}
+    conditions = {"v": {"ComparisonOperator": operator, "AttributeValueList": [value]}}
+    translation = translate_filter(conditions)
+    assert translation.tree is not None
+    holds = evaluate_condition(translation.tree, item, translation.names, translation.values)
+    assert holds is (operator == "EQ")
+
+
+UNORDERED = [{"BOOL": True}, {"NULL": True}, {"NS": ["1"]}, *DOCUMENTS]
+REFUSED_OPERANDS = [
+    (operator, value)
+    for operator in ("LT", "LE", "GT", "GE", "IN", "BETWEEN", "CONTAINS", "BEGINS_WITH")
+    for value in UNORDERED
+]
+
+
+@pytest.mark.parametrize(("operator", "value"), REFUSED_OPERANDS)
+def test_expected_refuses_a_comparison_its_operand_type_does_not_support(
+    operator: str, value: dict
+) -> None:
+    """Expected takes the same operand types as QueryFilter/ScanFilter (one Condition shape)."""
+    operands = [value, value] if operator == "BETWEEN" else [value]
+    tag = next(iter(value))
+    with pytest.raises(ValidationException) as info:
+        translate_expected({"a": {"ComparisonOperator": operator, "AttributeValueList": operands}})
+    assert info.value.message == (
+        f"{INVALID}ComparisonOperator {operator} is not valid for {tag} AttributeValue type"
+    )
+
+
+def test_a_mismatched_type_in_the_item_is_a_false_condition_not_an_error() -> None:
+    expected = {"name": {"ComparisonOperator": "LT", "AttributeValueList": [N("5")]}}
+    assert not expected_holds(expected)  # ITEM's name is an S

@@ -391,6 +391,37 @@ def condition_error(text: str, **values: dict) -> str:
             "The BETWEEN operator requires same data type for lower and upper bounds; lower "
             "bound operand: AttributeValue: {N:1}, upper bound operand: AttributeValue: {S:9}",
         ),
+        # A constant the comparison cannot order is refused; the item's types are only false.
+        (
+            "a <= :v",
+            {":v": {"BOOL": True}},
+            "Incorrect operand type for operator or function; operator or function: <=, "
+            "operand type: BOOL",
+        ),
+        (
+            ":v > a",
+            {":v": {"M": {}}},
+            "Incorrect operand type for operator or function; operator or function: >, "
+            "operand type: M",
+        ),
+        (
+            "size(a) < :v",
+            {":v": {"NULL": True}},
+            "Incorrect operand type for operator or function; operator or function: <, "
+            "operand type: NULL",
+        ),
+        (
+            "a >= :v",
+            {":v": {"SS": ["x"]}},
+            "Incorrect operand type for operator or function; operator or function: >=, "
+            "operand type: SS",
+        ),
+        (
+            "a BETWEEN :lo AND :hi",
+            {":lo": {"L": []}, ":hi": {"L": []}},
+            "Incorrect operand type for operator or function; operator or function: BETWEEN, "
+            "operand type: L",
+        ),
     ],
 )
 def test_condition_rules(text: str, values: dict, message: str) -> None:

@@ -46,9 +46,9 @@ class FakeNode:
 
 
 def client_over(nodes: dict[str, FakeNode], **options: Any) -> GroupClient:
-    client = GroupClient("p", list(nodes), "ns", retry_pause_s=0.001, **options)
-    client.handles.update(nodes)
-    return client
+    return GroupClient(
+        "p", list(nodes), "ns", retry_pause_s=0.001, lookup=nodes.__getitem__, **options
+    )
 
 
 def test_an_overloaded_leader_is_not_retried_and_nothing_is_resent() -> None:

@@ -14,6 +14,7 @@ from raydynamo.api.expressions import (
     compile_request,
     translate_filter,
 )
+from raydynamo.api.expressions.wire import decode_condition, encode_condition
 from raydynamo.api.schema import KeySchema, encode_item, key_from_storage_key, storage_key
 from raydynamo.api.sizes import item_size
 from raydynamo.api.values import canonicalize_item
@@ -24,8 +25,6 @@ from raydynamo.partition.item_reads import (
     PageResult,
     QueryRead,
     ScanRead,
-    decode_condition,
-    encode_condition,
     execute_read,
     query_bounds,
 )

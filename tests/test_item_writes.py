@@ -7,16 +7,23 @@ from typing import Any
 import msgpack
 import pytest
 
+from raydynamo.api.expressions import compile_expressions
+from raydynamo.api.expressions.wire import (
+    WireCondition,
+    WireUpdate,
+    encode_condition,
+    encode_update,
+)
 from raydynamo.api.schema import KeySchema, decode_item, encode_item, storage_key
 from raydynamo.partition.commands import KIND_WRITE, Put, Write, encode_write
 from raydynamo.partition.item_writes import (
+    ITEM_WRITE_FORMAT,
     KIND_ITEM_WRITE,
     DeleteItemOp,
     ItemWrite,
     PutItemOp,
     SlotOverlay,
     UpdateItemOp,
-    WriteExpressions,
     apply_item_write,
     command_header,
     decode_item_write,
@@ -55,24 +62,42 @@ def apply(engine: MemoryEngine, slot: int, *commands: bytes) -> list[dict[str, A
     return [result for _, result in results]
 
 
-NOT_EXISTS = WriteExpressions(condition_expression="attribute_not_exists(pk)")
-EXISTS = WriteExpressions(condition_expression="attribute_exists(pk)")
+def cond(text: str, **values: Any) -> WireCondition:
+    """A ConditionExpression bound as the router binds it (``:name`` values by keyword)."""
+    bound = {f":{name}": value for name, value in values.items()}
+    compiled = compile_expressions({"ConditionExpression": text}, values=bound or None)
+    assert compiled.condition is not None
+    return encode_condition(compiled.condition, compiled.names, compiled.values)
+
+
+def upd(text: str, **values: Any) -> WireUpdate:
+    """An UpdateExpression bound as the router binds it."""
+    bound = {f":{name}": value for name, value in values.items()}
+    compiled = compile_expressions({"UpdateExpression": text}, values=bound or None)
+    assert compiled.update is not None
+    return encode_update(compiled.update, compiled.names, compiled.values)
+
+
+NOT_EXISTS = cond("attribute_not_exists(pk)")
+EXISTS = cond("attribute_exists(pk)")
 
 
 def test_encoding_round_trips_every_op_kind() -> None:
-    expressions = WriteExpressions(
-        condition_expression="#a = :v",
-        update_expression="SET b = :v",
-        names={"#a": "a"},
-        values={":v": {"B": b"\x00\x01"}},
-    )
+    condition = cond("a = :v", v={"B": b"\x00\x01"})
     write = ItemWrite(
         b"rid",
         KeySchema("pk", "S", "sk", "N"),
         (
-            PutItemOp(skey("a"), {**key("a"), "x": {"L": [{"N": "1"}]}}, expressions),
-            UpdateItemOp(skey("b"), key("b"), expressions, "UPDATED_NEW", "ALL_OLD"),
-            DeleteItemOp(skey("c"), WriteExpressions(expected={"a": {"Exists": False}}), "ALL_OLD"),
+            PutItemOp(skey("a"), {**key("a"), "x": {"L": [{"N": "1"}]}}, condition),
+            UpdateItemOp(
+                skey("b"),
+                key("b"),
+                upd("SET b = :v", v={"N": "1"}),
+                condition,
+                "UPDATED_NEW",
+                "ALL_OLD",
+            ),
+            DeleteItemOp(skey("c"), cond("attribute_not_exists(a)"), "ALL_OLD"),
         ),
         atomic=True,
     )
@@ -104,7 +129,7 @@ def test_later_commands_of_a_slot_see_earlier_ones() -> None:
 
 def test_ops_of_one_command_see_each_other() -> None:
     engine = MemoryEngine()
-    add = WriteExpressions(update_expression="ADD n :one", values={":one": {"N": "1"}})
+    add = upd("ADD n :one", one={"N": "1"})
     (result,) = apply(
         engine,
         1,
@@ -144,7 +169,7 @@ def test_replayed_request_id_returns_the_first_result() -> None:
         UpdateItemOp(
             skey("a"),
             key("a"),
-            WriteExpressions(update_expression="ADD n :one", values={":one": {"N": "1"}}),
+            upd("ADD n :one", one={"N": "1"}),
         ),
     )
     (first,) = apply(engine, 1, cmd)
@@ -161,11 +186,12 @@ def test_applying_is_deterministic() -> None:
             UpdateItemOp(
                 skey("a"),
                 key("a"),
-                WriteExpressions(
-                    update_expression="ADD s :s SET m = :m",
-                    values={":s": {"SS": ["z"]}, ":m": {"M": {"b": {"N": "1"}, "a": {"N": "2"}}}},
+                upd(
+                    "ADD s :s SET m = :m",
+                    s={"SS": ["z"]},
+                    m={"M": {"b": {"N": "1"}, "a": {"N": "2"}}},
                 ),
-                "ALL_NEW",
+                return_values="ALL_NEW",
             ),
         ),
     )
@@ -179,7 +205,16 @@ def test_applying_is_deterministic() -> None:
 
 def test_malformed_command_is_an_internal_error_result_not_a_crash() -> None:
     engine = MemoryEngine()
-    bad = msgpack.packb([KIND_ITEM_WRITE, b"rid", ["pk", "S", None, None], False, [[9, b"k", {}]]])
+    bad = msgpack.packb(
+        [
+            KIND_ITEM_WRITE,
+            b"rid",
+            ITEM_WRITE_FORMAT,
+            ["pk", "S", None, None],
+            False,
+            [[9, b"k", {}]],
+        ]
+    )
     (result,) = apply(engine, 1, bad)
     assert result["error"]["code"] == "InternalServerError"
     assert list(engine.scan(KEYS.data_prefix, prefix_end(KEYS.data_prefix))) == []

@@ -106,6 +106,8 @@ def model_step(state: dict[str, Item], op: Op) -> tuple[str, Item | None]:
     if op.kind == "delete":
         state.pop(op.pk, None)
         return "ok", old
+    if op.kind == "remove" and old is None:
+        return "ok", None  # an update that only deletes does not create the item
     new = dict(old) if old is not None else dict(key)
     if op.kind == "add":
         total = Decimal(new["n"]["N"]) if "n" in new else Decimal(0)
@@ -114,7 +116,7 @@ def model_step(state: dict[str, Item], op: Op) -> tuple[str, Item | None]:
         return "ok", new
     removed = new.pop("n", None)
     state[op.pk] = new
-    return "ok", {"n": removed} if removed is not None and old is not None else None
+    return "ok", {"n": removed} if removed is not None else None
 
 
 OPERATIONS = {"put": put_item, "add": update_item, "remove": update_item, "delete": delete_item}

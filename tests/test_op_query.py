@@ -298,6 +298,29 @@ QUERY_ERRORS: list[tuple[str, dict[str, Any], str, str]] = [
         "Invalid type for parameter Limit, value: '5', type: <class 'str'>, valid types: "
         "<class 'int'>",
     ),
+    (
+        "table name shorter than 3 characters, before any lookup",
+        kce("pk = :pk", "ab"),
+        "ValidationException",
+        ENVELOPE + "Value 'ab' at 'tableName' failed to satisfy constraint: "
+        "Member must have length greater than or equal to 3",
+    ),
+    (
+        "a constant of a type < cannot order",
+        kce("pk = :pk", FilterExpression="v < :b", values={":pk": S("p"), ":b": {"BOOL": True}}),
+        "ValidationException",
+        "Invalid FilterExpression: Incorrect operand type for operator or function; "
+        "operator or function: <, operand type: BOOL",
+    ),
+    (
+        "legacy QueryFilter: GT on a map",
+        legacy(
+            {"pk": eq(S("p"))},
+            QueryFilter={"v": {"ComparisonOperator": "GT", "AttributeValueList": [{"M": {}}]}},
+        ),
+        "ValidationException",
+        INVALID + "ComparisonOperator GT is not valid for M AttributeValue type",
+    ),
 ]
 
 

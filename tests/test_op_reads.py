@@ -188,6 +188,20 @@ GET_ERRORS: list[tuple[str, dict[str, Any], str, str]] = [
         "AttributesToGet, ConsistentRead, ReturnConsumedCapacity, ProjectionExpression, "
         "ExpressionAttributeNames",
     ),
+    (
+        "table name with a character outside the pattern, before any lookup",
+        {"TableName": "no table", "Key": {"pk": S("a")}},
+        "ValidationException",
+        "1 validation error detected: Value 'no table' at 'tableName' failed to satisfy "
+        "constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+",
+    ),
+    (
+        "table name shorter than 3 characters, before any lookup",
+        {"TableName": "ab", "Key": {"pk": S("a")}},
+        "ValidationException",
+        "1 validation error detected: Value 'ab' at 'tableName' failed to satisfy constraint: "
+        "Member must have length greater than or equal to 3",
+    ),
 ]
 
 
@@ -416,6 +430,15 @@ BATCH_ERRORS: list[tuple[str, dict[str, Any], str, str]] = [
         "SerializationException",
         'Unknown parameter in RequestItems.hash: "Limit", must be one of: Keys, AttributesToGet, '
         "ConsistentRead, ProjectionExpression, ExpressionAttributeNames",
+    ),
+    (
+        "a table name shorter than 3 characters, before any lookup",
+        {"RequestItems": {"ab": {"Keys": [{"pk": S("a")}]}}},
+        "ValidationException",
+        "1 validation error detected: Value '{ab={'Keys': [{'pk': {'S': 'a'}}]}}' at "
+        "'requestItems' failed to satisfy constraint: Map keys must satisfy constraint: "
+        "[Member must have length less than or equal to 255, Member must have length greater "
+        "than or equal to 3, Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+]",
     ),
 ]
 

@@ -288,6 +288,24 @@ SCAN_ERRORS: list[tuple[str, dict[str, Any], str, str]] = [
         "1 validation error detected: Value null at 'scanFilter.a.member.comparisonOperator' "
         "failed to satisfy constraint: Member must not be null",
     ),
+    (
+        "table name shorter than 3 characters, before any lookup",
+        {"TableName": "ab"},
+        "ValidationException",
+        "1 validation error detected: Value 'ab' at 'tableName' failed to satisfy constraint: "
+        "Member must have length greater than or equal to 3",
+    ),
+    (
+        "a constant of a type BETWEEN cannot order",
+        {
+            "TableName": "hash",
+            "FilterExpression": "v BETWEEN :a AND :b",
+            "ExpressionAttributeValues": {":a": {"NULL": True}, ":b": {"NULL": True}},
+        },
+        "ValidationException",
+        "Invalid FilterExpression: Incorrect operand type for operator or function; "
+        "operator or function: BETWEEN, operand type: NULL",
+    ),
 ]
 
 

@@ -236,6 +236,52 @@ def test_update_expression_on_an_absent_item_matches_the_legacy_form() -> None:
     }
 
 
+ONLY_DELETES = [
+    pytest.param({"UpdateExpression": "REMOVE a, b"}, id="REMOVE"),
+    pytest.param(
+        {
+            "UpdateExpression": "REMOVE a DELETE s :s",
+            "ExpressionAttributeValues": {":s": {"SS": ["x"]}},
+        },
+        id="REMOVE and DELETE",
+    ),
+    pytest.param({"AttributeUpdates": {"a": {"Action": "DELETE"}}}, id="legacy DELETE"),
+    pytest.param(
+        {"AttributeUpdates": {"s": {"Action": "DELETE", "Value": {"SS": ["x"]}}}},
+        id="legacy DELETE from a set",
+    ),
+]
+
+
+@pytest.mark.parametrize("parameters", ONLY_DELETES)
+@pytest.mark.parametrize("return_values", ["NONE", "ALL_NEW", "UPDATED_NEW"])
+def test_an_update_that_only_deletes_does_not_create_an_absent_item(
+    parameters: dict[str, Any], return_values: str
+) -> None:
+    """API reference (AttributeValueUpdate, no item found): "DELETE - Nothing happens; there is
+    no attribute to delete"; ScyllaDB's tests saw DynamoDB do the same for REMOVE."""
+    catalog, transport = new_world()
+    response = update(catalog, transport, ReturnValues=return_values, **parameters)
+    assert "Attributes" not in response
+    assert transport.stored("hash", KEY) is None
+    with_capacity = update(catalog, transport, ReturnConsumedCapacity="TOTAL", **parameters)
+    assert with_capacity["ConsumedCapacity"] == {"TableName": "hash", "CapacityUnits": 1.0}
+    assert transport.stored("hash", KEY) is None
+
+
+def test_an_update_that_only_deletes_still_edits_an_existing_item() -> None:
+    catalog, transport = new_world()
+    put(catalog, transport, {**KEY, "a": {"S": "x"}})
+    assert update(catalog, transport, UpdateExpression="REMOVE a") == {}
+    assert transport.stored("hash", KEY) == KEY
+
+
+def test_an_empty_legacy_update_creates_the_item() -> None:
+    catalog, transport = new_world()
+    assert update(catalog, transport, AttributeUpdates={}) == {}
+    assert transport.stored("hash", KEY) == KEY
+
+
 def test_update_deleting_every_member_of_a_set_removes_it() -> None:
     catalog, transport = new_world()
     put(catalog, transport, {**KEY, "b": {"NS": ["1", "2"]}, "c": {"S": "a"}})
@@ -475,3 +521,22 @@ def test_concurrent_conditional_increments_never_lose_or_double_one() -> None:
     run(main())
     assert transport.stored("hash", KEY) == {**KEY, "n": {"N": str(successes)}}
     assert successes > 0
+
+
+@pytest.mark.parametrize("stored", [{"BOOL": True}, {"NULL": True}, {"M": {}}, {"SS": ["x"]}])
+def test_an_item_value_a_comparison_cannot_order_is_a_false_condition(stored: dict) -> None:
+    """The constant's type is checked up front; the item's type only makes the condition false."""
+    catalog, transport = new_world()
+    put(catalog, transport, {**KEY, "n": stored})
+    for condition in ("n > :v", "n BETWEEN :v AND :w"):
+        with pytest.raises(ConditionalCheckFailedException):
+            put(
+                catalog,
+                transport,
+                KEY,
+                ConditionExpression=condition,
+                ExpressionAttributeValues={":v": {"N": "1"}, ":w": {"N": "2"}}
+                if "BETWEEN" in condition
+                else {":v": {"N": "1"}},
+            )
+    assert transport.stored("hash", KEY) == {**KEY, "n": stored}

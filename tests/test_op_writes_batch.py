@@ -191,7 +191,8 @@ CASES: list[tuple[str, dict[str, Any], type[ClientError], str]] = [
         "write request of the wrong Python type",
         {"RequestItems": {"hash": [{"PutRequest": {"Item": {"pk": "a"}}}]}},
         SerializationException,
-        "Invalid type for parameter Item.pk, value: 'a', type: <class 'str'>, "
+        "Invalid type for parameter RequestItems.hash[0].PutRequest.Item.pk, value: 'a', "
+        "type: <class 'str'>, "
         "valid types: <class 'dict'>",
     ),
 ]

@@ -465,6 +465,57 @@ CASES: list[tuple[str, str, dict[str, Any], type[ClientError], str]] = [
         "Invalid type for parameter Item.n.N, value: 5, type: <class 'int'>, "
         "valid types: <class 'str'>",
     ),
+    # --- fidelity: names checked before any lookup, constants a comparison cannot order
+    (
+        "table name shorter than 3 characters",
+        "UpdateItem",
+        {"TableName": "ab", "Key": KEY},
+        ValidationException,
+        detected(
+            constraint("ab", "tableName", "Member must have length greater than or equal to 3")
+        ),
+    ),
+    (
+        "table name outside the pattern and too short",
+        "PutItem",
+        {"TableName": "a!", "Item": ITEM},
+        ValidationException,
+        detected(
+            constraint("a!", "tableName", TABLE_RE),
+            constraint("a!", "tableName", "Member must have length greater than or equal to 3"),
+        ),
+    ),
+    (
+        "ordering a constant BOOL in a condition",
+        "PutItem",
+        {
+            "TableName": "hash",
+            "Item": ITEM,
+            "ConditionExpression": "n > :v",
+            "ExpressionAttributeValues": {":v": {"BOOL": False}},
+        },
+        ValidationException,
+        "Invalid ConditionExpression: Incorrect operand type for operator or function; "
+        "operator or function: >, operand type: BOOL",
+    ),
+    (
+        "legacy Expected: LT on a BOOL",
+        "DeleteItem",
+        {
+            "TableName": "hash",
+            "Key": KEY,
+            "Expected": {"n": {"ComparisonOperator": "LT", "AttributeValueList": [{"BOOL": True}]}},
+        },
+        ValidationException,
+        INVALID + "ComparisonOperator LT is not valid for BOOL AttributeValue type",
+    ),
+    (
+        "an empty attribute name in the item",
+        "PutItem",
+        {"TableName": "hash", "Item": {**ITEM, "": {"S": "x"}}},
+        ValidationException,
+        INVALID + "Empty attribute name",
+    ),
 ]
 
 

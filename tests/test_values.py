@@ -221,9 +221,6 @@ SHAPE_ERRORS = [
     pytest.param({"L": {"a": 1}}, "Invalid type for parameter Item.a.L", id="list not a list"),
     pytest.param({"M": [1]}, "Invalid type for parameter Item.a.M", id="map not a dict"),
     pytest.param({"M": {1: {"S": "a"}}}, "Invalid type for parameter Item.a.M key", id="map key"),
-    pytest.param(
-        {"L": [{"S": "\ud800"}]}, "Invalid UTF-8 string for parameter Item.a.L[0].S", id="surrogate"
-    ),
 ]
 
 
@@ -232,6 +229,16 @@ def test_python_shape_errors_name_the_path(value: object, message_start: str) ->
     with pytest.raises(SerializationException) as caught:
         v.validate_attribute_value(value, path="Item.a")
     assert caught.value.message.startswith(message_start), caught.value.message
+
+
+def test_a_lone_surrogate_is_a_validation_exception_naming_its_place() -> None:
+    for value in ({"L": [{"S": "a\ud800"}]}, {"L": [{"SS": ["x", "\udfff"]}]}):
+        with pytest.raises(ValidationException) as caught:
+            v.validate_attribute_value(value, path="Item.a")
+        assert caught.value.message.startswith(
+            "One or more parameter values were invalid: Item.a.L[0]."
+        ), caught.value.message
+        caught.value.message.encode("utf-8")
 
 
 def test_validation_does_not_mutate() -> None:
@@ -630,3 +637,19 @@ def test_deserialize() -> None:
     assert type(result["n"]) is Decimal
     assert type(result["b"]) is bytes
     assert v.serialize_item({"a": 1}) == {"a": {"N": "1"}}
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("", v.EMPTY_ATTRIBUTE_NAME),
+        ("x" * 65536, v.ATTRIBUTE_NAME_TOO_LARGE),
+        ("é" * 32768, v.ATTRIBUTE_NAME_TOO_LARGE),  # 65536 UTF-8 bytes
+    ],
+    ids=["empty", "65536 ASCII bytes", "65536 UTF-8 bytes"],
+)
+def test_item_attribute_names_hold_1_to_65535_bytes(name: str, message: str) -> None:
+    with pytest.raises(ValidationException) as caught:
+        v.validate_item({"pk": {"S": "a"}, name: {"N": "1"}}, check_size=False)
+    assert caught.value.message == message
+    v.validate_item({"pk": {"S": "a"}, "x" * 65535: {"N": "1"}}, check_size=False)

@@ -123,7 +123,10 @@ class GroupClient:
         map_version: int = 0,
         call_timeout_s: float = 5.0,
         queued_bytes_max: int = 16 << 20,
+        lookup: Callable[[str], Any] | None = None,
     ) -> None:
+        """``lookup(node_id)`` finds a storage node's actor handle (blocking; run in a thread);
+        by default by its actor name in ``namespace``."""
         self.partition_id = partition_id
         self.call_timeout_s = call_timeout_s
         self.map_version = map_version
@@ -133,6 +136,7 @@ class GroupClient:
         self.retry_pause_s = retry_pause_s
         self.leader: str | None = None
         self.handles: dict[str, Any] = {}
+        self.lookup = lookup or self._named_actor
         self.retries = 0
         self.writes = _Coalescer(self._write_batch, calls_in_flight_max, queued_bytes_max)
         self.strong_reads = _Coalescer(
@@ -140,11 +144,13 @@ class GroupClient:
         )
         self.weak_reads = _Coalescer(self._weak_read_batch, calls_in_flight_max, queued_bytes_max)
 
+    def _named_actor(self, node_id: str) -> Any:
+        return ray.get_actor(storage_actor_name(node_id), namespace=self.namespace)
+
     async def _handle(self, node_id: str) -> Any:
         handle = self.handles.get(node_id)
         if handle is None:
-            name = storage_actor_name(node_id)
-            handle = await asyncio.to_thread(ray.get_actor, name, namespace=self.namespace)
+            handle = await asyncio.to_thread(self.lookup, node_id)
             self.handles[node_id] = handle
         return handle
 

@@ -32,11 +32,11 @@ from raydynamo.actors.group_client import GroupClient, GroupUnavailable, Partiti
 from raydynamo.actors.metadata_shard import metadata_shard_name, shard_of
 from raydynamo.api.errors import (
     ClientError,
-    InternalServerError,
     ResourceNotFoundException,
     ServiceUnavailable,
     ThrottlingException,
     ValidationException,
+    client_facing,
     from_wire,
 )
 from raydynamo.api.schema import TableSchema
@@ -385,9 +385,15 @@ class RouterActor:
         try:
             return {"ok": await self.router.call(operation, request, request_id)}
         except ClientError as err:
-            return {"error": err.to_wire()}
+            # A server-side error's detail (it may quote a Ray exception, a pid, an address)
+            # stays in this actor's log; the client sees its code's plain message.
+            public = client_facing(err)
+            if public is not err:
+                log.warning("%s failed on the server side: %s", operation, err.message)
+            return {"error": public.to_wire()}
         except Exception as err:
-            return {"error": InternalServerError(f"internal error: {err!r}").to_wire()}
+            log.warning("%s failed on the server side: %r", operation, err, exc_info=err)
+            return {"error": client_facing(err).to_wire()}
 
     async def stats(self) -> dict[str, int]:
         return {

@@ -21,8 +21,11 @@ ports unchanged::
     └── ServiceUnavailable                   no leader reachable in time (retryable)
 
 Errors cross Ray actor boundaries as values (``to_wire``/``from_wire``), never as pickled
-tracebacks, so a user never sees a Ray stack trace. This module is pure: it must not import ray or
-rocksdict.
+tracebacks, so a user never sees a Ray stack trace. What a client finally sees passes through
+``client_facing``: a server-side error (HTTP 5xx: InternalServerError, ServiceUnavailable) carries
+only its code's fixed message there, never the detail it was raised with (which may quote a Ray
+exception, a pid, an address, a traceback); the boundary that calls ``client_facing`` logs the
+detail. This module is pure: it must not import ray or rocksdict.
 """
 
 from __future__ import annotations
@@ -145,6 +148,38 @@ ERROR_CLASSES: dict[str, type[ClientError]] = {
         ServiceUnavailable,
     )
 }
+
+
+# DynamoDB's own text for a 500 ("Internal server error", as SDK users report it); our
+# ServiceUnavailable has no DynamoDB counterpart. # wording unverified for ServiceUnavailable
+INTERNAL_SERVER_ERROR_MESSAGE = "Internal server error"
+SERVICE_UNAVAILABLE_MESSAGE = "Service unavailable: no replica answered in time; retry the request"
+_SERVER_ERROR_MESSAGES = {
+    InternalServerError.code: INTERNAL_SERVER_ERROR_MESSAGE,
+    ServiceUnavailable.code: SERVICE_UNAVAILABLE_MESSAGE,
+}
+
+
+def client_facing(err: BaseException) -> ClientError:
+    """``err`` as a client may see it.
+
+    A ``ClientError`` below 500 is returned unchanged (its message is DynamoDB's wording about
+    the request). A server-side one keeps its code, operation and extras but gets its code's
+    fixed message; anything that is not a ``ClientError`` becomes an ``InternalServerError``.
+    The caller logs the original when ``client_facing(err) is not err``.
+    """
+    if not isinstance(err, ClientError):
+        return InternalServerError(INTERNAL_SERVER_ERROR_MESSAGE)
+    if err.http_status < 500:
+        return err
+    code = err.response["Error"]["Code"]
+    message = _SERVER_ERROR_MESSAGES.get(code, INTERNAL_SERVER_ERROR_MESSAGE)
+    if err.message == message:
+        return err
+    extra = {k: v for k, v in err.response.items() if k not in ("Error", "ResponseMetadata")}
+    plain = type(err)(message, operation_name=err.operation_name, extra=extra or None)
+    plain.response["Error"]["Code"] = code
+    return plain
 
 
 def from_wire(wire: dict[str, Any], operation_name: str = "") -> ClientError:

@@ -16,6 +16,7 @@ value: ... for key :v`` wrapper where DynamoDB does)::
                              member of the wrong type, an unknown type tag); DynamoDB answers a
                              mistyped JSON member with SerializationException, and the message
                              follows botocore's parameter validation, naming the ``path``
+    (a string that is not valid Unicode, a lone surrogate, is a ValidationException: ``text``)
 
 Invariants: validation never mutates its input; a value that passes ``validate_attribute_value``
 can be sized (``sizes``), compared (``comparison``), canonicalized and key-encoded without
@@ -59,6 +60,7 @@ from raydynamo.api.sizes import (
     item_size,
     validate_item_size,
 )
+from raydynamo.api.text import LONE_SURROGATE_MESSAGE, has_lone_surrogate
 
 __all__ = [
     "ATTRIBUTE_TYPES",
@@ -124,6 +126,11 @@ EMPTY_SET = {
     "BS": INVALID + "Binary sets should not be empty",
 }
 NS_DUPLICATES = INVALID + "Input collection contains duplicates."
+ATTRIBUTE_NAME_BYTES_MAX = 65535
+# wording unverified: DynamoDB Local's error catalog has "Empty attribute name" and "Attribute name
+# is too large, must be less than 65536 bytes"; the prefix is the service's usual one.
+EMPTY_ATTRIBUTE_NAME = INVALID + "Empty attribute name"
+ATTRIBUTE_NAME_TOO_LARGE = INVALID + "Attribute name is too large, must be less than 65536 bytes"
 
 _BINARY_TYPES = (bytes, bytearray)
 _SEQUENCE_TYPES = (list, tuple)
@@ -151,14 +158,8 @@ def _wrong_type(value: object, param: str, valid: tuple[type, ...]) -> Serializa
 def _check_text(value: object, param: str) -> str:
     if not isinstance(value, str):
         raise _wrong_type(value, param, (str,))
-    if not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            # wording unverified: DynamoDB only ever receives valid UTF-8 JSON
-            raise SerializationException(
-                f"Invalid UTF-8 string for parameter {param}: lone surrogate"
-            ) from None
+    if has_lone_surrogate(value):  # operations refuse these first (``text``); here for callers
+        raise ValidationException(LONE_SURROGATE_MESSAGE.format(where=param))
     return value
 
 
@@ -343,8 +344,21 @@ def validate_item(item: object, *, path: str = "Item", check_size: bool = True) 
         if not isinstance(name, str):
             raise _wrong_type(name, f"{path} key", (str,))
         _validate(value, f"{path}.{name}", 1)
+        _check_attribute_name(name)
     if check_size:
         validate_item_size(item)
+
+
+def _check_attribute_name(name: str) -> None:
+    """An item's attribute name: 1 to 65535 UTF-8 bytes (ScyllaDB's tests saw DynamoDB refuse
+    65536, "contrary to what the documentation suggests")."""
+    if name == "":
+        raise ValidationException(EMPTY_ATTRIBUTE_NAME)
+    if (
+        len(name) * 4 > ATTRIBUTE_NAME_BYTES_MAX
+        and len(name.encode("utf-8")) > ATTRIBUTE_NAME_BYTES_MAX
+    ):
+        raise ValidationException(ATTRIBUTE_NAME_TOO_LARGE)
 
 
 # ---------------------------------------------------------------- keys

@@ -84,9 +84,9 @@ class RouterActorHandler:
     ) -> dict[str, Any]:
         """Round robin over the router actors; a router that dies mid-call is replaced by the
         next one with the same ``request_id`` (so the operation is applied at most once)."""
-        from ray.exceptions import RayActorError
+        import ray
 
-        from raydynamo.api.errors import ServiceUnavailable, from_wire
+        from raydynamo.api.errors import SERVICE_UNAVAILABLE_MESSAGE, ServiceUnavailable, from_wire
 
         request_id = request_id or uuid.uuid4().hex
         for _ in range(len(self.routers) + 1):
@@ -94,12 +94,15 @@ class RouterActorHandler:
             self.next += 1
             try:
                 answer = await router.call.remote(operation, request, request_id)
-            except RayActorError:  # restarting or dead: another router, same request id
+            except ray.exceptions.RayError as err:
+                # The router actor died, restarts or cannot be reached: try the next one with
+                # the same request id. Ray's text (pids, addresses, tracebacks) is logged only.
+                log.warning("%s: router actor call failed: %r", operation, err)
                 continue
             if "error" in answer:
                 raise from_wire(answer["error"], operation)
             return dict(answer["ok"])
-        raise ServiceUnavailable("No router of the service answered; retry the request")
+        raise ServiceUnavailable(SERVICE_UNAVAILABLE_MESSAGE)
 
 
 def _handler(config: RaydynamoConfig, embedded_router: bool) -> Any:

@@ -15,7 +15,11 @@ Role: the asynchronous core both clients share. ``Invoker.invoke`` sends one req
   ``RetryAttempts``) to responses and to errors;
 - re-raises the handler's ``ClientError`` naming the operation (botocore's text:
   ``An error occurred (Code) when calling the PutItem operation: message``), and turns anything
-  else that escapes the handler (a broken contract) into ``InternalServerError``.
+  else that escapes the handler (a broken contract) into ``InternalServerError``;
+- gives the client only what ``api.errors.client_facing`` lets through: a server-side error
+  (InternalServerError, ServiceUnavailable, or a broken contract) carries its code's plain
+  message, never the detail (a Ray exception, a pid, an address, a traceback), which is logged
+  here with the request id the client sees in ``ResponseMetadata``.
 
 ``sleep`` is injectable (tests never really sleep) and may be sync or async.
 
@@ -27,13 +31,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import inspect
+import logging
 import os
 import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from raydynamo.api.errors import ClientError, InternalServerError
+from raydynamo.api.errors import ClientError, client_facing
 from raydynamo.driver.handler import RequestHandler
+
+log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None] | None]
 
@@ -75,17 +82,28 @@ async def pause(sleep: Sleep, seconds: float) -> None:
         await result
 
 
-def error_for_user(err: ClientError, operation: str, retry_attempts: int) -> ClientError:
-    """``err`` naming ``operation``, with the original code and full ``ResponseMetadata``."""
-    code = err.response["Error"]["Code"]
-    user_err = err if err.operation_name == operation else err.with_operation(operation)
+def error_for_user(err: BaseException, operation: str, retry_attempts: int) -> ClientError:
+    """``err`` as the user sees it: client-facing (``client_facing``: server-side detail logged,
+    not shown), naming ``operation``, with its code and full ``ResponseMetadata``."""
+    given = (err.response.get("ResponseMetadata") if isinstance(err, ClientError) else None) or {}
+    request_id = given.get("RequestId") or new_request_id()
+    public = client_facing(err)
+    if public is not err:
+        detail = err.message if isinstance(err, ClientError) else f"{type(err).__name__}: {err}"
+        log.warning(
+            "%s request %s failed on the server side: %s",
+            operation,
+            request_id,
+            detail,
+            exc_info=None if isinstance(err, ClientError) else err,
+        )
+    code = public.response["Error"]["Code"]
+    user_err = public if public.operation_name == operation else public.with_operation(operation)
     if user_err.response["Error"]["Code"] != code:  # a code without its own class
         user_err.response["Error"]["Code"] = code
         text = f"An error occurred ({code}) when calling the {operation} operation: "
         user_err.args = (text + user_err.message,)
-    given = err.response.get("ResponseMetadata") or {}
-    request_id = given.get("RequestId") or new_request_id()
-    status = given.get("HTTPStatusCode", type(err).http_status)
+    status = given.get("HTTPStatusCode", type(public).http_status)
     user_err.response["ResponseMetadata"] = response_metadata(request_id, status, retry_attempts)
     return user_err
 
@@ -135,11 +153,10 @@ class Invoker:
                     continue
                 raise error_for_user(err, operation, retries) from None
             except Exception as err:  # the handler broke its contract: still a ClientError
-                wrapped = InternalServerError(f"{type(err).__name__}: {err}")
-                raise error_for_user(wrapped, operation, retries) from err
+                raise error_for_user(err, operation, retries) from err
             if not isinstance(response, dict):
-                wrapped = InternalServerError(f"handler returned {type(response).__name__}")
-                raise error_for_user(wrapped, operation, retries)
+                broken = TypeError(f"the handler returned {type(response).__name__}, not a dict")
+                raise error_for_user(broken, operation, retries)
             response.setdefault("ResponseMetadata", {}).setdefault("RequestId", request_id)
             return with_metadata(response, retries)
 

@@ -2,6 +2,7 @@
 
 Order of checks (the first failing stage answers, as DynamoDB's does):
 
+0. valid Unicode: a lone surrogate in any string is a ValidationException (``api.text``);
 1. shape: the request is a dict of known parameters with members of the right Python types
    (``SerializationException``, or botocore's "Unknown parameter" text);
 2. ``TableName`` present ("The parameter 'TableName' is required but was not present in the
@@ -56,6 +57,7 @@ from typing import Any
 
 from raydynamo.api.errors import SerializationException, ValidationException
 from raydynamo.api.schema import KeySchema
+from raydynamo.api.text import refuse_lone_surrogates
 from raydynamo.metadata.constraints import (
     Violations,
     check_known_parameters,
@@ -111,6 +113,7 @@ class CreateTableSpec:
 
 def validate_create_table(request: Mapping[str, Any]) -> CreateTableSpec:
     """Validate a CreateTable request (boto3 keyword arguments as a dict); raise as DynamoDB."""
+    refuse_lone_surrogates(request)
     if not isinstance(request, Mapping):
         raise SerializationException("Start of structure or map found where not expected.")
     check_known_parameters(request, CREATE_TABLE_PARAMETERS)

@@ -51,6 +51,7 @@ from raydynamo.api.errors import (
     SerializationException,
 )
 from raydynamo.api.schema import KeySchema, TableSchema
+from raydynamo.api.text import refuse_lone_surrogates
 from raydynamo.metadata.constraints import (
     Violations,
     check_known_parameters,
@@ -261,6 +262,7 @@ def _name_from_arn(value: str) -> str:
 
 
 def _table_name_request(request: Mapping[str, Any]) -> str:
+    refuse_lone_surrogates(request)
     if not isinstance(request, Mapping):
         raise SerializationException("Start of structure or map found where not expected.")
     check_known_parameters(request, ("TableName",))
@@ -292,6 +294,7 @@ class ListTablesRequest:
 
 
 def validate_list_tables(request: Mapping[str, Any]) -> ListTablesRequest:
+    refuse_lone_surrogates(request)
     if not isinstance(request, Mapping):
         raise SerializationException("Start of structure or map found where not expected.")
     check_known_parameters(request, ("ExclusiveStartTableName", "Limit"))

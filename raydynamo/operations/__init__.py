@@ -6,7 +6,8 @@ codes and messages; nothing is sent when anything is invalid), then plans partit
 reads, sends them through ``transport`` and shapes DynamoDB's response dict, or raises the
 ``ClientError`` subclass DynamoDB would answer with.
 
-Modules: ``common.py`` (the router Protocols, request checks, keys and routing),
+Modules: ``shapes.py`` (every request's first check: valid Unicode, then the JSON type of every
+member at every level), ``common.py`` (the router Protocols, request checks, keys and routing),
 ``capacity.py`` (ReturnConsumedCapacity arithmetic), ``writes.py`` (PutItem, UpdateItem,
 DeleteItem), ``batch_write.py`` (BatchWriteItem); the read side in ``reads.py``, ``query.py``,
 ``scan.py`` and ``batch_get.py``. The partition side of writes is ``partition/item_writes.py``.

@@ -41,37 +41,23 @@ from raydynamo.operations.common import (
     Located,
     PartitionTransport,
     TableCatalogView,
-    check_parameters,
+    check_request_items_keys,
     check_return_consumed_capacity,
-    check_table_name,
-    check_type,
     client_operation,
     locate,
 )
 from raydynamo.operations.read_common import (
-    BOOL,
-    DICT,
-    LIST,
-    STR,
     ReadSelection,
     check_attributes_to_get,
     check_key_paths,
     check_key_values,
-    check_string_list,
     read_key,
     selection_of,
     translate_attributes,
 )
+from raydynamo.operations.shapes import check_request
 from raydynamo.partition.item_reads import GetRead, GetResult
 
-BATCH_GET_PARAMETERS = ("RequestItems", "ReturnConsumedCapacity")
-KEYS_AND_ATTRIBUTES_PARAMETERS = (
-    "Keys",
-    "AttributesToGet",
-    "ConsistentRead",
-    "ProjectionExpression",
-    "ExpressionAttributeNames",
-)
 BATCH_GET_KEYS_MAX = 100
 RESPONSE_SIZE_MAX_BYTES = 16 * 1024 * 1024  # DynamoDB: "up to 16 MB of data"
 # The conformance suite's capture; DynamoDB's answer for an empty map differs between regions.
@@ -99,30 +85,13 @@ class BatchGetPlan:
 # --- validation -----------------------------------------------------------------------------------
 
 
-def _check_shapes(request: Mapping[str, Any]) -> None:
-    check_parameters(request, BATCH_GET_PARAMETERS)
-    check_type(request.get("RequestItems"), "RequestItems", DICT)
-    check_type(request.get("ReturnConsumedCapacity"), "ReturnConsumedCapacity", STR)
-    for table_name, entry in (request.get("RequestItems") or {}).items():
-        where = f"RequestItems.{table_name}"
-        check_type(entry, where, DICT)
-        check_parameters(entry, KEYS_AND_ATTRIBUTES_PARAMETERS, where=where)
-        check_type(entry.get("Keys"), f"{where}.Keys", LIST)
-        for index, key in enumerate(entry.get("Keys") or ()):
-            check_type(key, f"{where}.Keys[{index}]", DICT)
-        check_string_list(entry.get("AttributesToGet"), f"{where}.AttributesToGet")
-        check_type(entry.get("ConsistentRead"), f"{where}.ConsistentRead", BOOL)
-        check_type(entry.get("ProjectionExpression"), f"{where}.ProjectionExpression", STR)
-        check_type(entry.get("ExpressionAttributeNames"), f"{where}.ExpressionAttributeNames", DICT)
-
-
 def _check_constraints(request: Mapping[str, Any]) -> None:
     errors = ConstraintErrors()
     check_return_consumed_capacity(errors, request.get("ReturnConsumedCapacity"))
     request_items = request.get("RequestItems")
     errors.not_null(request_items, "requestItems")
+    check_request_items_keys(errors, request_items or {})
     for table_name, entry in (request_items or {}).items():
-        check_table_name(errors, table_name, "requestItems")  # wording unverified (map keys)
         keys = entry.get("Keys")
         member = f"requestItems.{table_name}.member.keys"
         errors.not_null(keys, member)
@@ -185,7 +154,7 @@ def _check_table_entry(table_name: str, entry: Mapping[str, Any]) -> ReadSelecti
 
 def plan_batch_get(request: Mapping[str, Any], catalog: TableCatalogView) -> BatchGetPlan:
     """Every check of a BatchGetItem request, in DynamoDB's order; raises the first failure."""
-    _check_shapes(request)
+    check_request("BatchGetItem", request)
     _check_constraints(request)
     request_items: Mapping[str, Mapping[str, Any]] = request["RequestItems"]
     selections: dict[str, ReadSelection] = {}

@@ -38,16 +38,17 @@ from raydynamo.operations.common import (
     Located,
     PartitionTransport,
     TableCatalogView,
-    check_parameters,
+    check_request_items_keys,
     check_return_consumed_capacity,
-    check_type,
     client_operation,
     key_elements,
     locate,
     raise_for_result,
+    shown_map,
     validate_item_for,
     validate_key_for,
 )
+from raydynamo.operations.shapes import check_request
 from raydynamo.partition.item_writes import (
     DeleteItemOp,
     ItemOp,
@@ -59,9 +60,6 @@ from raydynamo.partition.item_writes import (
 BATCH_WRITE_REQUESTS_MAX = 25
 # Errors that mean a partition refused the requests before proposing anything.
 NOT_APPLIED_CODES = frozenset({"ThrottlingException", "ProvisionedThroughputExceededException"})
-TABLE_NAME_CHARS_MIN = 3
-TABLE_NAME_CHARS_MAX = 255
-BATCH_WRITE_PARAMETERS = ("RequestItems", "ReturnConsumedCapacity", "ReturnItemCollectionMetrics")
 
 DUPLICATE_KEYS = "Provided list of item keys contains duplicates"
 NOT_ONE_REQUEST = (
@@ -69,11 +67,6 @@ NOT_ONE_REQUEST = (
     "must contain exactly one of the supported datatypes"
 )
 TOO_MANY_REQUESTS = "Too many items requested for the BatchWriteItem call"  # wording unverified
-_MAP_KEYS_RULE = (
-    "Map keys must satisfy constraint: [Member must have length less than or equal to 255, "
-    "Member must have length greater than or equal to 3, "
-    "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+]"
-)
 _MAP_VALUES_RULE = (
     "Map value must satisfy constraint: [Member must have length less than or equal to 25, "
     "Member must have length greater than or equal to 1]"
@@ -89,39 +82,6 @@ class _Planned:
     index: int  # its position in the whole request (tables in request order)
 
 
-def _valid_table_name(name: str) -> bool:
-    allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
-    return TABLE_NAME_CHARS_MIN <= len(name) <= TABLE_NAME_CHARS_MAX and set(name) <= allowed
-
-
-def _shown_map(items: Mapping[str, Any]) -> str:
-    # wording unverified: DynamoDB renders the map with Java's toString
-    return "{" + ", ".join(f"{name}={requests}" for name, requests in items.items()) + "}"
-
-
-def _check_shape(request: object) -> Mapping[str, Any]:
-    """botocore's checks: parameter names and the types along RequestItems."""
-    checked = check_parameters(request, BATCH_WRITE_PARAMETERS)
-    check_type(checked.get("RequestItems"), "RequestItems", (dict,))
-    check_type(checked.get("ReturnConsumedCapacity"), "ReturnConsumedCapacity", (str,))
-    check_type(checked.get("ReturnItemCollectionMetrics"), "ReturnItemCollectionMetrics", (str,))
-    for table_name, requests in (checked.get("RequestItems") or {}).items():
-        check_type(table_name, "RequestItems key", (str,))
-        check_type(requests, f"RequestItems.{table_name}", (list,))
-        for index, write_request in enumerate(requests):
-            where = f"RequestItems.{table_name}[{index}]"
-            check_parameters(write_request, ("PutRequest", "DeleteRequest"), where=where)
-            check_type(write_request.get("PutRequest"), f"{where}.PutRequest", (dict,))
-            check_type(write_request.get("DeleteRequest"), f"{where}.DeleteRequest", (dict,))
-            put = write_request.get("PutRequest") or {}
-            check_parameters(put, ("Item",), where=f"{where}.PutRequest")
-            check_type(put.get("Item"), f"{where}.PutRequest.Item", (dict,))
-            delete = write_request.get("DeleteRequest") or {}
-            check_parameters(delete, ("Key",), where=f"{where}.DeleteRequest")
-            check_type(delete.get("Key"), f"{where}.DeleteRequest.Key", (dict,))
-    return checked
-
-
 def _check_constraints(request: Mapping[str, Any]) -> None:
     errors = ConstraintErrors()
     check_return_consumed_capacity(errors, request.get("ReturnConsumedCapacity"))
@@ -134,10 +94,9 @@ def _check_constraints(request: Mapping[str, Any]) -> None:
     errors.not_null(items, "requestItems")
     if items is not None:
         errors.length_min("{}", "requestItems", 1, len(items))
-        if any(not _valid_table_name(name) for name in items):
-            errors.add(_shown_map(items), "requestItems", _MAP_KEYS_RULE)
+        check_request_items_keys(errors, items)
         if any(not 1 <= len(requests) <= BATCH_WRITE_REQUESTS_MAX for requests in items.values()):
-            errors.add(_shown_map(items), "requestItems", _MAP_VALUES_RULE)
+            errors.add(shown_map(items), "requestItems", _MAP_VALUES_RULE)
         for table_name, requests in items.items():
             for index, write_request in enumerate(requests, start=1):
                 member = f"requestItems.{table_name}.member.{index}.member"
@@ -207,7 +166,7 @@ def plan_batch_write(
     request: object, catalog: TableCatalogView
 ) -> tuple[dict[str, TableSchema], list[_Planned], str | None]:
     """Validate a whole BatchWriteItem request; return its schemas and planned ops."""
-    checked = _check_shape(request)
+    checked = check_request("BatchWriteItem", request)
     _check_constraints(checked)
     items = checked["RequestItems"]
     _check_values(items)

@@ -6,17 +6,16 @@ Role: the read operations (GetItem, Query, Scan, BatchGetItem) and the write ope
 
 - the two Protocols the router implements for them (``TableCatalogView``,
   ``PartitionTransport``); their shapes are a fixed contract with the router;
-- DynamoDB's request-level validation: parameter names and Python types (botocore's wording,
-  ``SerializationException``), then the constraint errors of the service
+- the constraint errors of the service, which follow the JSON shape checks of ``shapes.py``
   (``ConstraintErrors``: ``"2 validation errors detected: Value 'x' at 'returnValues' failed to
-  satisfy constraint: ...; ..."``);
+  satisfy constraint: ...; ..."``), and the table name rules;
 - keys: validating a ``Key`` or an ``Item`` against a table's key schema, extracting an item's key,
   and finding the partition and storage key of an item (``locate``);
 - request ids, and turning a partition's error result back into the exception it describes.
 
 Stable names (the read side imports them): ``TableCatalogView``, ``PartitionTransport``,
-``ConstraintErrors``, ``KEY_MISMATCH``, ``check_parameters``, ``check_type``,
-``check_table_name``, ``check_return_consumed_capacity``, ``key_elements``,
+``ConstraintErrors``, ``KEY_MISMATCH``, ``check_table_name``, ``valid_table_name``,
+``check_request_items_keys``, ``shown_map``, ``check_return_consumed_capacity``, ``key_elements``,
 ``validate_key_for``, ``validate_item_for``, ``validate_item_values``, ``key_of``, ``locate``,
 ``Located``, ``error_from_result``, ``raise_for_result``,
 ``client_operation``, and the enum tuples below.
@@ -29,11 +28,11 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ParamSpec, Protocol, TypeVar
 
-from raydynamo.api.errors import ClientError, SerializationException, ValidationException, from_wire
+from raydynamo.api.errors import ClientError, ValidationException, from_wire
 from raydynamo.api.schema import Item, KeySchema, TableSchema, item_key_hash, storage_key
 from raydynamo.api.values import (
     canonicalize,
@@ -105,55 +104,11 @@ CONDITIONAL_OPERATORS = ("AND", "OR")
 SELECT_VALUES = ("SPECIFIC_ATTRIBUTES", "COUNT", "ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES")
 
 KEY_MISMATCH = "The provided key element does not match the schema"
-TABLE_NAME_BYTES_MAX = 255
-_TABLE_NAME_RE = re.compile(r"[a-zA-Z0-9_.-]+")
+TABLE_NAME_CHARS_MIN = 3
+TABLE_NAME_CHARS_MAX = 255
+TABLE_NAME_PATTERN = "[a-zA-Z0-9_.-]+"
+TABLE_NAME_RE = re.compile(r"[a-zA-Z0-9_.-]+")
 _SHOWN_VALUE_CHARS_MAX = 200
-
-
-# --- request shape (what botocore checks before sending) -----------------------------------------
-
-
-def check_parameters(
-    request: object, allowed: Iterable[str], *, where: str = "input"
-) -> Mapping[str, Any]:
-    """Refuse a request that is not a dict or names a parameter the operation does not take.
-
-    botocore's wording (``Unknown parameter in input: "Foo", must be one of: ...``); DynamoDB
-    itself never sees such a request from boto3, so the class is ``SerializationException``.
-    """
-    if not isinstance(request, Mapping):
-        raise SerializationException(
-            f"Invalid type for parameter {where}, value: {_shown(request)}, "
-            f"type: {type(request)}, valid types: <class 'dict'>"
-        )
-    allowed = tuple(allowed)
-    for name in request:
-        if name not in allowed:
-            raise SerializationException(
-                f'Unknown parameter in {where}: "{name}", must be one of: {", ".join(allowed)}'
-            )
-    return request
-
-
-def check_type(value: object, parameter: str, types: tuple[type, ...]) -> None:
-    """botocore's type check of one parameter (``None`` means absent and always passes)."""
-    if value is None:
-        return
-    if isinstance(value, bool) and bool not in types:
-        ok = False
-    else:
-        ok = isinstance(value, types)
-    if not ok:
-        valid = ", ".join(str(t) for t in types)
-        raise SerializationException(
-            f"Invalid type for parameter {parameter}, value: {_shown(value)}, "
-            f"type: {type(value)}, valid types: {valid}"
-        )
-
-
-def _shown(value: object) -> str:
-    shown = repr(value)
-    return shown if len(shown) <= _SHOWN_VALUE_CHARS_MAX else shown[:_SHOWN_VALUE_CHARS_MAX] + "..."
 
 
 # --- the service's constraint errors --------------------------------------------------------------
@@ -200,21 +155,58 @@ class ConstraintErrors:
 
 
 def check_table_name(errors: ConstraintErrors, name: object, member: str = "tableName") -> None:
-    """Constraints on the table name of a data-plane operation (null, empty, pattern, length).
+    """Constraints on the table name of a data-plane operation: null, pattern, then length.
 
-    wording unverified: DynamoDB data-plane operations accept table ARNs (1..1024 characters);
-    names are held to ``[a-zA-Z0-9_.-]+`` and at most 255 characters here.
+    DynamoDB's naming rules (3 to 255 characters of ``[a-zA-Z0-9_.-]``), checked before any
+    table is looked up: ScyllaDB's tests saw DynamoDB answer an item operation on an invalid
+    name with this ValidationException, not ResourceNotFoundException. The service also takes a
+    table ARN here (1 to 1024 characters); raydynamo does not, so an ARN fails the pattern.
     """
     if name is None:
         errors.not_null(name, member)
         return
-    assert isinstance(name, str), "check_type runs first"
-    if name == "":
-        errors.length_min(name, member, 1, 0)
-        return
-    if not _TABLE_NAME_RE.fullmatch(name):
-        errors.add(name, member, "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+")
-    errors.length_max(name, member, TABLE_NAME_BYTES_MAX, len(name))
+    assert isinstance(name, str), "shapes.check_request runs first"
+    if not TABLE_NAME_RE.fullmatch(name):
+        errors.add(
+            name, member, f"Member must satisfy regular expression pattern: {TABLE_NAME_PATTERN}"
+        )
+    errors.length_min(name, member, TABLE_NAME_CHARS_MIN, len(name))
+    errors.length_max(name, member, TABLE_NAME_CHARS_MAX, len(name))
+
+
+def valid_table_name(name: object) -> bool:
+    """True for a name that passes ``check_table_name`` (a key of a batch's RequestItems)."""
+    return (
+        isinstance(name, str)
+        and TABLE_NAME_CHARS_MIN <= len(name) <= TABLE_NAME_CHARS_MAX
+        and TABLE_NAME_RE.fullmatch(name) is not None
+    )
+
+
+REQUEST_ITEMS_KEYS_RULE = (
+    "Map keys must satisfy constraint: [Member must have length less than or equal to 255, "
+    "Member must have length greater than or equal to 3, "
+    f"Member must satisfy regular expression pattern: {TABLE_NAME_PATTERN}]"
+)
+
+
+def shown_map(items: Mapping[str, Any]) -> str:
+    """A request map echoed in a constraint message.
+
+    wording unverified: DynamoDB renders it with Java's ``toString`` (dynalite's tests only match
+    ``{.+}``); the text is bounded like every echoed value.
+    """
+    inner = ", ".join(f"{name}={value}" for name, value in items.items())
+    if len(inner) > _SHOWN_VALUE_CHARS_MAX:
+        inner = inner[:_SHOWN_VALUE_CHARS_MAX] + "..."
+    return "{" + inner + "}"
+
+
+def check_request_items_keys(errors: ConstraintErrors, items: Mapping[str, Any]) -> None:
+    """The table names keying a BatchGetItem/BatchWriteItem ``RequestItems`` (one message for
+    the whole map, as dynalite captured DynamoDB's answer for both operations)."""
+    if any(not valid_table_name(name) for name in items):
+        errors.add(shown_map(items), "requestItems", REQUEST_ITEMS_KEYS_RULE)
 
 
 def check_return_consumed_capacity(errors: ConstraintErrors, value: object) -> None:

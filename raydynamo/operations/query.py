@@ -47,29 +47,21 @@ from raydynamo.operations.common import (
     ConstraintErrors,
     PartitionTransport,
     TableCatalogView,
-    check_parameters,
     check_return_consumed_capacity,
     check_table_name,
     client_operation,
     raise_for_result,
 )
 from raydynamo.operations.read_common import (
-    BOOL,
-    DICT,
-    INT,
-    STR,
     ReadFilter,
     ReadSelection,
     check_attributes_to_get,
-    check_condition_map,
     check_condition_operators,
     check_filter_not_on_key,
     check_index_name,
     check_key_paths,
     check_select,
     check_start_key_values,
-    check_string_list,
-    check_types,
     expression_filter,
     page_response,
     refuse_index,
@@ -78,44 +70,10 @@ from raydynamo.operations.read_common import (
     translate_attributes,
     translate_legacy_filter,
 )
+from raydynamo.operations.shapes import check_request
 from raydynamo.partition.item_reads import PageOptions, PageResult, QueryRead
 from raydynamo.storage.keycodec import encode_key_value, key_hash
 
-QUERY_PARAMETERS = (
-    "TableName",
-    "IndexName",
-    "Select",
-    "AttributesToGet",
-    "Limit",
-    "ConsistentRead",
-    "KeyConditions",
-    "QueryFilter",
-    "ConditionalOperator",
-    "ScanIndexForward",
-    "ExclusiveStartKey",
-    "ReturnConsumedCapacity",
-    "ProjectionExpression",
-    "FilterExpression",
-    "KeyConditionExpression",
-    "ExpressionAttributeNames",
-    "ExpressionAttributeValues",
-)
-QUERY_TYPES = {
-    "TableName": STR,
-    "IndexName": STR,
-    "Select": STR,
-    "Limit": INT,
-    "ConsistentRead": BOOL,
-    "ConditionalOperator": STR,
-    "ScanIndexForward": BOOL,
-    "ExclusiveStartKey": DICT,
-    "ReturnConsumedCapacity": STR,
-    "ProjectionExpression": STR,
-    "FilterExpression": STR,
-    "KeyConditionExpression": STR,
-    "ExpressionAttributeNames": DICT,
-    "ExpressionAttributeValues": DICT,
-}
 NO_KEY_CONDITION = (
     "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request."
 )
@@ -140,11 +98,7 @@ class QueryPlan:
 
 def _check_request(request: Mapping[str, Any]) -> None:
     """Parameter types and the constraint errors DynamoDB collects into one message."""
-    check_parameters(request, QUERY_PARAMETERS)
-    check_types(request, QUERY_TYPES)
-    check_string_list(request.get("AttributesToGet"), "AttributesToGet")
-    check_condition_map(request.get("KeyConditions"), "KeyConditions")
-    check_condition_map(request.get("QueryFilter"), "QueryFilter")
+    check_request("Query", request)
     errors = ConstraintErrors()
     limit = request.get("Limit")
     if limit is not None and limit < 1:

@@ -2,7 +2,6 @@
 
 Role: request checks that are the same for several reads, with DynamoDB's wording:
 
-- parameter types (botocore's ``SerializationException``) from a table of parameter types;
 - the constraint errors of IndexName, Limit, AttributesToGet and legacy conditions;
 - Select against ProjectionExpression / AttributesToGet / IndexName;
 - a ``Key`` (GetItem, BatchGetItem) or an ``ExclusiveStartKey`` (Query, Scan) checked against the
@@ -35,19 +34,14 @@ from raydynamo.api.expressions import (
     translate_filter,
 )
 from raydynamo.api.expressions.validate import walk_condition
+from raydynamo.api.expressions.wire import encode_condition
 from raydynamo.api.schema import Item, TableSchema
 from raydynamo.api.values import validate_attribute_value, value_type
 from raydynamo.operations.capacity import consumed_capacity, read_units
-from raydynamo.operations.common import ConstraintErrors, check_type, validate_key_for
-from raydynamo.partition.item_reads import PageResult, encode_condition
+from raydynamo.operations.common import ConstraintErrors, validate_key_for
+from raydynamo.partition.item_reads import PageResult
 
-# --- parameter types ------------------------------------------------------------------------------
-
-STR = (str,)
-BOOL = (bool,)
-INT = (int,)
-DICT = (dict,)
-LIST = (list, tuple)
+# --- limits and messages ------------------------------------------------------------------------
 
 COMPARISON_OPERATORS = (
     "IN", "NULL", "BETWEEN", "LT", "NOT_CONTAINS", "EQ", "GT", "NOT_NULL", "NE", "LE",
@@ -66,41 +60,13 @@ KEY_PATH_NOT_SCALAR = (
 )  # dynalite's capture of DynamoDB; wording unverified against AWS itself
 
 
-# TODO(move to common): check_types, check_string_list, check_value_at_least/at_most and
-# check_index_name are not read-specific; the write side may want them too.
-
-
-def check_types(request: Mapping[str, Any], types: Mapping[str, tuple[type, ...]]) -> None:
-    """botocore's type check of every top-level parameter named in ``types``."""
-    for name, expected in types.items():
-        check_type(request.get(name), name, expected)
-
-
-def check_string_list(value: object, parameter: str) -> None:
-    """A list parameter whose members must be strings (AttributesToGet)."""
-    check_type(value, parameter, LIST)
-    for index, member in enumerate(value or ()):  # type: ignore[arg-type]
-        check_type(member, f"{parameter}[{index}]", STR)
-
-
-def check_condition_map(value: object, parameter: str) -> None:
-    """The shape of KeyConditions / QueryFilter / ScanFilter: ``{attr: {ComparisonOperator}}``."""
-    check_type(value, parameter, DICT)
-    for attribute, condition in (value or {}).items():  # type: ignore[union-attr]
-        where = f"{parameter}.{attribute}"
-        check_type(condition, where, DICT)
-        check_type(condition.get("ComparisonOperator"), f"{where}.ComparisonOperator", STR)
-        operands = condition.get("AttributeValueList")
-        check_type(operands, f"{where}.AttributeValueList", LIST)
-
-
 # --- constraint errors ---------------------------------------------------------------------------
 
 
 def check_index_name(errors: ConstraintErrors, index_name: object) -> None:
     if index_name is None:
         return
-    assert isinstance(index_name, str), "check_types runs first"
+    assert isinstance(index_name, str), "shapes.check_request runs first"
     if not _NAME_RE.fullmatch(index_name):
         errors.add(
             index_name,

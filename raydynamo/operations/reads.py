@@ -25,7 +25,6 @@ from raydynamo.operations.common import (
     Located,
     PartitionTransport,
     TableCatalogView,
-    check_parameters,
     check_return_consumed_capacity,
     check_table_name,
     client_operation,
@@ -33,38 +32,16 @@ from raydynamo.operations.common import (
     raise_for_result,
 )
 from raydynamo.operations.read_common import (
-    BOOL,
-    DICT,
-    STR,
     ReadSelection,
     check_attributes_to_get,
     check_key_paths,
     check_key_values,
-    check_string_list,
-    check_types,
     read_key,
     selection_of,
     translate_attributes,
 )
+from raydynamo.operations.shapes import check_request
 from raydynamo.partition.item_reads import GetRead, GetResult
-
-GET_ITEM_PARAMETERS = (
-    "TableName",
-    "Key",
-    "AttributesToGet",
-    "ConsistentRead",
-    "ReturnConsumedCapacity",
-    "ProjectionExpression",
-    "ExpressionAttributeNames",
-)
-GET_ITEM_TYPES = {
-    "TableName": STR,
-    "Key": DICT,
-    "ConsistentRead": BOOL,
-    "ReturnConsumedCapacity": STR,
-    "ProjectionExpression": STR,
-    "ExpressionAttributeNames": DICT,
-}
 
 
 @dataclass(frozen=True)
@@ -83,9 +60,7 @@ class GetItemPlan:
 
 def plan_get_item(request: Mapping[str, Any], catalog: TableCatalogView) -> GetItemPlan:
     """Every check of a GetItem request, in DynamoDB's order; raises the first failure."""
-    check_parameters(request, GET_ITEM_PARAMETERS)
-    check_types(request, GET_ITEM_TYPES)
-    check_string_list(request.get("AttributesToGet"), "AttributesToGet")
+    check_request("GetItem", request)
     errors = ConstraintErrors()
     check_return_consumed_capacity(errors, request.get("ReturnConsumedCapacity"))
     check_attributes_to_get(errors, request.get("AttributesToGet"), "attributesToGet")

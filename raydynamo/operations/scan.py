@@ -39,29 +39,21 @@ from raydynamo.operations.common import (
     ConstraintErrors,
     PartitionTransport,
     TableCatalogView,
-    check_parameters,
     check_return_consumed_capacity,
     check_table_name,
     client_operation,
     raise_for_result,
 )
 from raydynamo.operations.read_common import (
-    BOOL,
-    DICT,
-    INT,
     START_KEY_INVALID,
-    STR,
     ReadFilter,
     ReadSelection,
     check_attributes_to_get,
-    check_condition_map,
     check_condition_operators,
     check_index_name,
     check_key_paths,
     check_select,
     check_start_key_values,
-    check_string_list,
-    check_types,
     check_value_at_least,
     check_value_at_most,
     expression_filter,
@@ -72,42 +64,9 @@ from raydynamo.operations.read_common import (
     translate_attributes,
     translate_legacy_filter,
 )
+from raydynamo.operations.shapes import check_request
 from raydynamo.partition.item_reads import PAGE_SIZE_MAX_BYTES, PageOptions, PageResult, ScanRead
 
-SCAN_PARAMETERS = (
-    "TableName",
-    "IndexName",
-    "AttributesToGet",
-    "Limit",
-    "Select",
-    "ScanFilter",
-    "ConditionalOperator",
-    "ExclusiveStartKey",
-    "ReturnConsumedCapacity",
-    "TotalSegments",
-    "Segment",
-    "ProjectionExpression",
-    "FilterExpression",
-    "ExpressionAttributeNames",
-    "ExpressionAttributeValues",
-    "ConsistentRead",
-)
-SCAN_TYPES = {
-    "TableName": STR,
-    "IndexName": STR,
-    "Limit": INT,
-    "Select": STR,
-    "ConditionalOperator": STR,
-    "ExclusiveStartKey": DICT,
-    "ReturnConsumedCapacity": STR,
-    "TotalSegments": INT,
-    "Segment": INT,
-    "ProjectionExpression": STR,
-    "FilterExpression": STR,
-    "ExpressionAttributeNames": DICT,
-    "ExpressionAttributeValues": DICT,
-    "ConsistentRead": BOOL,
-}
 TOTAL_SEGMENTS_MAX = 1_000_000  # API reference: TotalSegments 1..1000000
 SEGMENT_MAX = TOTAL_SEGMENTS_MAX - 1  # API reference: Segment 0..999999
 
@@ -137,10 +96,7 @@ class ScanPlan:
 
 def _check_request(request: Mapping[str, Any]) -> None:
     """Parameter types and the constraint errors DynamoDB collects into one message."""
-    check_parameters(request, SCAN_PARAMETERS)
-    check_types(request, SCAN_TYPES)
-    check_string_list(request.get("AttributesToGet"), "AttributesToGet")
-    check_condition_map(request.get("ScanFilter"), "ScanFilter")
+    check_request("Scan", request)
     errors = ConstraintErrors()
     check_value_at_least(errors, request.get("Limit"), "limit", 1)
     check_value_at_least(errors, request.get("TotalSegments"), "totalSegments", 1)

@@ -3,7 +3,7 @@
 Role: everything a single-item write does before anything is sent. The order of checks is
 DynamoDB's (dynalite's captures against DynamoDB, ExtendDB's against us-east-1):
 
-1. parameter names and Python types (botocore's checks, ``SerializationException``);
+1. valid Unicode, parameter names and JSON types at every level (``shapes.check_request``);
 2. member constraints, all reported at once (``N validation errors detected: ...``), in the
    order DynamoDB lists the operation's members;
 3. expression and non-expression parameters mixed, maps given without an expression;
@@ -13,7 +13,9 @@ DynamoDB's (dynalite's captures against DynamoDB, ExtendDB's against us-east-1):
 7. the table (``ResourceNotFoundException``), then the key against its schema, then (UpdateItem)
    an update of a key attribute.
 
-The planned op carries the expressions as text; the partition re-parses them at apply time.
+The planned op carries the condition and the update bound once here (``api/expressions/wire.py``:
+names resolved, values inlined), whichever parameters expressed them (expressions or the legacy
+Expected/AttributeUpdates); the partition decodes and evaluates them, never parsing text.
 Invariant: a request that passes ``plan_*`` is sent unchanged by any later validation; nothing is
 sent for a request that fails. Must not import ray or rocksdict.
 """
@@ -26,6 +28,9 @@ from typing import Any
 
 from raydynamo.api.errors import ValidationException
 from raydynamo.api.expressions import (
+    CompiledExpressions,
+    LegacyTranslation,
+    UpdateExpression,
     compile_request,
     key_update_error,
     translate_attribute_updates,
@@ -33,6 +38,12 @@ from raydynamo.api.expressions import (
 )
 from raydynamo.api.expressions.request import OPERATION_EXPRESSIONS, OPERATION_LEGACY
 from raydynamo.api.expressions.request import check_parameter_mix as _check_mix
+from raydynamo.api.expressions.wire import (
+    WireCondition,
+    WireUpdate,
+    encode_condition,
+    encode_update,
+)
 from raydynamo.api.schema import TableSchema
 from raydynamo.api.values import validate_attribute_value, validate_item, validate_item_size
 from raydynamo.operations.common import (
@@ -42,75 +53,16 @@ from raydynamo.operations.common import (
     ConstraintErrors,
     Located,
     TableCatalogView,
-    check_parameters,
     check_return_consumed_capacity,
     check_table_name,
-    check_type,
     locate,
     validate_item_for,
     validate_key_for,
 )
-from raydynamo.partition.item_writes import (
-    DeleteItemOp,
-    ItemOp,
-    PutItemOp,
-    UpdateItemOp,
-    WriteExpressions,
-)
+from raydynamo.operations.shapes import check_request
+from raydynamo.partition.item_writes import DeleteItemOp, ItemOp, PutItemOp, UpdateItemOp
 
 RETURN_VALUES_PUT_DELETE = "ReturnValues can only be ALL_OLD or NONE"
-
-# In the order of botocore's service model, which its "must be one of" message follows.
-_EXPRESSION_PARAMETERS = (
-    "ConditionExpression",
-    "ExpressionAttributeNames",
-    "ExpressionAttributeValues",
-    "ReturnValuesOnConditionCheckFailure",
-)
-_RETURNS = ("ReturnValues", "ReturnConsumedCapacity", "ReturnItemCollectionMetrics")
-PUT_ITEM_PARAMETERS = (
-    "TableName",
-    "Item",
-    "Expected",
-    *_RETURNS,
-    "ConditionalOperator",
-    *_EXPRESSION_PARAMETERS,
-)
-DELETE_ITEM_PARAMETERS = (
-    "TableName",
-    "Key",
-    "Expected",
-    "ConditionalOperator",
-    *_RETURNS,
-    *_EXPRESSION_PARAMETERS,
-)
-UPDATE_ITEM_PARAMETERS = (
-    "TableName",
-    "Key",
-    "AttributeUpdates",
-    "Expected",
-    "ConditionalOperator",
-    *_RETURNS,
-    "UpdateExpression",
-    *_EXPRESSION_PARAMETERS,
-)
-
-_PARAMETER_TYPES: dict[str, tuple[type, ...]] = {
-    "TableName": (str,),
-    "Item": (dict,),
-    "Key": (dict,),
-    "ConditionExpression": (str,),
-    "UpdateExpression": (str,),
-    "ExpressionAttributeNames": (dict,),
-    "ExpressionAttributeValues": (dict,),
-    "ReturnValues": (str,),
-    "ReturnConsumedCapacity": (str,),
-    "ReturnItemCollectionMetrics": (str,),
-    "ReturnValuesOnConditionCheckFailure": (str,),
-    "Expected": (dict,),
-    "ConditionalOperator": (str,),
-    "AttributeUpdates": (dict,),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,14 +76,6 @@ class PlannedWrite:
     return_consumed_capacity: str | None
 
 
-def check_request(request: object, parameters: tuple[str, ...]) -> Mapping[str, Any]:
-    """Parameter names and botocore's type checks of a write request."""
-    checked = check_parameters(request, parameters)
-    for name in parameters:
-        check_type(checked.get(name), name, _PARAMETER_TYPES[name])
-    return checked
-
-
 def check_expression_mix(operation: str, request: Mapping[str, Any]) -> None:
     """Step 3: legacy and expression parameters mixed; maps given without any expression."""
     accepted = OPERATION_EXPRESSIONS[operation]
@@ -141,17 +85,28 @@ def check_expression_mix(operation: str, request: Mapping[str, Any]) -> None:
         compile_request(operation, {m: request[m] for m in maps if request.get(m) is not None})
 
 
-def expressions_of(request: Mapping[str, Any]) -> WriteExpressions:
-    """The condition/update parameters of a request, as the partition re-compiles them."""
-    return WriteExpressions(
-        condition_expression=request.get("ConditionExpression"),
-        update_expression=request.get("UpdateExpression"),
-        names=request.get("ExpressionAttributeNames"),
-        values=request.get("ExpressionAttributeValues"),
-        expected=request.get("Expected"),
-        conditional_operator=request.get("ConditionalOperator"),
-        attribute_updates=request.get("AttributeUpdates"),
-    )
+def bound_condition(
+    compiled: CompiledExpressions, expected: LegacyTranslation | None
+) -> WireCondition | None:
+    """The write's condition in its wire form: the ConditionExpression, or else Expected."""
+    if compiled.condition is not None:
+        return encode_condition(compiled.condition, compiled.names, compiled.values)
+    if expected is not None and expected.tree is not None:
+        return encode_condition(expected.tree, expected.names, expected.values)  # type: ignore[arg-type]
+    return None
+
+
+def bound_update(
+    compiled: CompiledExpressions, attribute_updates: LegacyTranslation | None
+) -> WireUpdate | None:
+    """The update in its wire form: the UpdateExpression, or else AttributeUpdates."""
+    if compiled.update is not None:
+        return encode_update(compiled.update, compiled.names, compiled.values)
+    if attribute_updates is not None:
+        tree = attribute_updates.tree
+        assert isinstance(tree, UpdateExpression)
+        return encode_update(tree, attribute_updates.names, attribute_updates.values, legacy=True)
+    return None
 
 
 def _check_key_values(key: Mapping[str, Any]) -> None:
@@ -164,11 +119,16 @@ def _check_put_delete_return_values(request: Mapping[str, Any]) -> None:
         raise ValidationException(RETURN_VALUES_PUT_DELETE)
 
 
-def _check_condition(operation: str, request: Mapping[str, Any]) -> None:
+def _translate_expected(request: Mapping[str, Any]) -> LegacyTranslation | None:
+    if request.get("Expected") is None and request.get("ConditionalOperator") is None:
+        return None
+    return translate_expected(request.get("Expected"), request.get("ConditionalOperator"))
+
+
+def _check_condition(operation: str, request: Mapping[str, Any]) -> WireCondition | None:
     """Steps 6 for Put/Delete: Expected (and ConditionalOperator), then the expressions."""
-    if request.get("Expected") is not None or request.get("ConditionalOperator") is not None:
-        translate_expected(request.get("Expected"), request.get("ConditionalOperator"))
-    compile_request(operation, request)
+    expected = _translate_expected(request)
+    return bound_condition(compile_request(operation, request), expected)
 
 
 def _return_options(errors: ConstraintErrors, request: Mapping[str, Any]) -> None:
@@ -198,7 +158,7 @@ def _planned(
 
 def plan_put_item(request: object, catalog: TableCatalogView) -> PlannedWrite:
     """Validate a PutItem request; the op replaces the item (condition checked at apply)."""
-    request = check_request(request, PUT_ITEM_PARAMETERS)
+    request = check_request("PutItem", request)
     errors = ConstraintErrors()
     check_return_consumed_capacity(errors, request.get("ReturnConsumedCapacity"))
     check_table_name(errors, request.get("TableName"))
@@ -215,7 +175,7 @@ def plan_put_item(request: object, catalog: TableCatalogView) -> PlannedWrite:
     validate_item(request["Item"], check_size=False)
     _check_put_delete_return_values(request)
     validate_item_size(request["Item"])
-    _check_condition("PutItem", request)
+    condition = _check_condition("PutItem", request)
     schema = catalog.schema(request["TableName"])
     item = validate_item_for(schema, request["Item"])
     return _planned(
@@ -226,7 +186,7 @@ def plan_put_item(request: object, catalog: TableCatalogView) -> PlannedWrite:
         lambda storage_key: PutItemOp(
             storage_key,
             item,
-            expressions_of(request),
+            condition,
             request.get("ReturnValues") or "NONE",
             request.get("ReturnValuesOnConditionCheckFailure") or "NONE",
         ),
@@ -235,7 +195,7 @@ def plan_put_item(request: object, catalog: TableCatalogView) -> PlannedWrite:
 
 def plan_delete_item(request: object, catalog: TableCatalogView) -> PlannedWrite:
     """Validate a DeleteItem request."""
-    request = check_request(request, DELETE_ITEM_PARAMETERS)
+    request = check_request("DeleteItem", request)
     errors = ConstraintErrors()
     check_return_consumed_capacity(errors, request.get("ReturnConsumedCapacity"))
     check_table_name(errors, request.get("TableName"))
@@ -251,7 +211,7 @@ def plan_delete_item(request: object, catalog: TableCatalogView) -> PlannedWrite
     check_expression_mix("DeleteItem", request)
     _check_key_values(request["Key"])
     _check_put_delete_return_values(request)
-    _check_condition("DeleteItem", request)
+    condition = _check_condition("DeleteItem", request)
     schema = catalog.schema(request["TableName"])
     key = validate_key_for(schema, request["Key"])
     return _planned(
@@ -261,7 +221,7 @@ def plan_delete_item(request: object, catalog: TableCatalogView) -> PlannedWrite
         key,
         lambda storage_key: DeleteItemOp(
             storage_key,
-            expressions_of(request),
+            condition,
             request.get("ReturnValues") or "NONE",
             request.get("ReturnValuesOnConditionCheckFailure") or "NONE",
         ),
@@ -270,7 +230,7 @@ def plan_delete_item(request: object, catalog: TableCatalogView) -> PlannedWrite
 
 def plan_update_item(request: object, catalog: TableCatalogView) -> PlannedWrite:
     """Validate an UpdateItem request (expressions or AttributeUpdates, any ReturnValues)."""
-    request = check_request(request, UPDATE_ITEM_PARAMETERS)
+    request = check_request("UpdateItem", request)
     errors = ConstraintErrors()
     check_return_consumed_capacity(errors, request.get("ReturnConsumedCapacity"))
     check_table_name(errors, request.get("TableName"))
@@ -288,8 +248,7 @@ def plan_update_item(request: object, catalog: TableCatalogView) -> PlannedWrite
     legacy_update = None
     if request.get("AttributeUpdates") is not None:
         legacy_update = translate_attribute_updates(request["AttributeUpdates"])
-    if request.get("Expected") is not None or request.get("ConditionalOperator") is not None:
-        translate_expected(request.get("Expected"), request.get("ConditionalOperator"))
+    expected = _translate_expected(request)
     compiled = compile_request("UpdateItem", request)
     schema = catalog.schema(request["TableName"])
     key = validate_key_for(schema, request["Key"])
@@ -297,6 +256,8 @@ def plan_update_item(request: object, catalog: TableCatalogView) -> PlannedWrite
         key_update_error(compiled.update, compiled.names, schema.key.names)
     if legacy_update is not None and legacy_update.tree is not None:
         key_update_error(legacy_update.tree, legacy_update.names, schema.key.names)  # type: ignore[arg-type]
+    update = bound_update(compiled, legacy_update)
+    condition = bound_condition(compiled, expected)
     return _planned(
         catalog,
         schema,
@@ -305,7 +266,8 @@ def plan_update_item(request: object, catalog: TableCatalogView) -> PlannedWrite
         lambda storage_key: UpdateItemOp(
             storage_key,
             key,
-            expressions_of(request),
+            update,
+            condition,
             request.get("ReturnValues") or "NONE",
             request.get("ReturnValuesOnConditionCheckFailure") or "NONE",
         ),

@@ -21,8 +21,9 @@ A page stops right after the item that reaches ``limit`` or ``size_max_bytes``; 
 ``last_key`` (the key of that last item read, as a Key map), which is DynamoDB's
 LastEvaluatedKey, and is absent when the range was read to its end.
 
-Filters travel as a small nested-list encoding of the condition tree with attribute names
-resolved and values inlined (``encode_condition``), so a replica needs no placeholder maps.
+Filters travel in the one wire form of bound conditions (``api/expressions/wire.py``: attribute
+names resolved, values inlined), the form write conditions travel in too, so a replica needs no
+placeholder maps and never parses expression text.
 
 Invariants: deterministic (the same view and request give the same answer); reads only; the
 answer never depends on anything but the view. A malformed request is a bug of the caller and
@@ -37,24 +38,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from raydynamo.api.errors import InternalServerError
-from raydynamo.api.expressions.condition import Predicate, bind_condition
+from raydynamo.api.expressions.condition import Predicate
 from raydynamo.api.expressions.key_condition import SortKeyCondition
-from raydynamo.api.expressions.nodes import (
-    And,
-    Between,
-    Comparison,
-    Condition,
-    FunctionCall,
-    In,
-    Index,
-    Name,
-    Not,
-    Operand,
-    Or,
-    Path,
-    ValueRef,
-)
-from raydynamo.api.expressions.paths import project_paths, resolve_path
+from raydynamo.api.expressions.paths import project_paths
+from raydynamo.api.expressions.wire import condition_predicate
 from raydynamo.api.schema import KeySchema, decode_item, key_from_storage_key
 from raydynamo.api.sizes import item_size
 from raydynamo.partition.keys import PartitionKeys
@@ -104,7 +91,7 @@ class PageOptions:
     exclusive_start: bytes | None = None  # a partition-local storage key
     limit: int | None = None  # items read, before the filter
     size_max_bytes: int = PAGE_SIZE_MAX_BYTES  # bytes read, before the filter
-    filter: list[Any] | None = None  # encode_condition's output
+    filter: list[Any] | None = None  # api.expressions.wire.encode_condition's output
     projection: tuple[tuple[str | int, ...], ...] | None = None
     count_only: bool = False
 
@@ -228,10 +215,11 @@ def execute_read(view: ReadView, keys: PartitionKeys, read_request: Mapping[str,
         if kind == KIND_SCAN:
             return _execute_scan(view, keys, read_request).to_wire()
         raise ValueError(f"unknown read kind {kind!r}")
-    except (KeyError, TypeError, ValueError) as exc:
+    except Exception as exc:
         # A malformed request (a router bug) or undecodable stored bytes: answer with an error
-        # rather than crash the actor that hosts the replica.
-        return {"error": InternalServerError(f"read request failed: {exc!r}").to_wire()}
+        # rather than crash the actor that hosts the replica (the text names no address).
+        message = f"Internal error serving a read: {type(exc).__name__}"
+        return {"error": InternalServerError(message).to_wire()}
 
 
 def _execute_get(view: ReadView, keys: PartitionKeys, request: Mapping[str, Any]) -> GetResult:
@@ -384,10 +372,7 @@ def _read_page(
 
 
 def _predicate(wire: list[Any] | None) -> Predicate | None:
-    if wire is None:
-        return None
-    condition, values = decode_condition(wire)
-    return bind_condition(condition, {}, values)
+    return None if wire is None else condition_predicate(wire)
 
 
 # --- paths and conditions on the wire ------------------------------------------------------------
@@ -408,84 +393,6 @@ def _paths_from_wire(paths: Sequence[Sequence[Any]] | None) -> list[tuple[str | 
     return out
 
 
-def encode_condition(
-    condition: Condition, names: Mapping[str, str], values: Mapping[str, AttributeValue]
-) -> list[Any]:
-    """A validated condition tree as nested lists, names resolved and values inlined."""
-    if isinstance(condition, And | Or):
-        tag = "and" if isinstance(condition, And) else "or"
-        return [tag, [encode_condition(c, names, values) for c in condition.conditions]]
-    if isinstance(condition, Not):
-        return ["not", encode_condition(condition.operand, names, values)]
-    if isinstance(condition, Comparison):
-        left = _encode_operand(condition.left, names, values)
-        return ["cmp", condition.operator, left, _encode_operand(condition.right, names, values)]
-    if isinstance(condition, Between):
-        parts = (condition.operand, condition.low, condition.high)
-        return ["between", *[_encode_operand(p, names, values) for p in parts]]
-    if isinstance(condition, In):
-        candidates = [_encode_operand(c, names, values) for c in condition.candidates]
-        return ["in", _encode_operand(condition.operand, names, values), candidates]
-    assert isinstance(condition, FunctionCall), condition
-    return ["fn", condition.name, [_encode_operand(a, names, values) for a in condition.args]]
-
-
-def _encode_operand(
-    operand: Operand, names: Mapping[str, str], values: Mapping[str, AttributeValue]
-) -> list[Any]:
-    if isinstance(operand, Path):
-        return ["path", list(resolve_path(operand, names))]
-    if isinstance(operand, ValueRef):
-        return ["value", dict(values[operand.placeholder])]
-    return ["fn", operand.name, [_encode_operand(a, names, values) for a in operand.args]]
-
-
-def decode_condition(wire: Sequence[Any]) -> tuple[Condition, dict[str, AttributeValue]]:
-    """Invert ``encode_condition``: a tree with literal names, and the values it refers to."""
-    values: dict[str, AttributeValue] = {}
-    return _decode_condition(wire, values), values
-
-
-def _decode_condition(wire: Sequence[Any], values: dict[str, AttributeValue]) -> Condition:
-    tag = wire[0]
-    if tag in ("and", "or"):
-        parts = tuple(_decode_condition(c, values) for c in wire[1])
-        if len(parts) < 2:
-            raise ValueError(f"{tag} needs two or more conditions")
-        return And(parts) if tag == "and" else Or(parts)
-    if tag == "not":
-        return Not(_decode_condition(wire[1], values))
-    if tag == "cmp":
-        return Comparison(
-            wire[1], _decode_operand(wire[2], values), _decode_operand(wire[3], values)
-        )
-    if tag == "between":
-        low, high = _decode_operand(wire[2], values), _decode_operand(wire[3], values)
-        return Between(_decode_operand(wire[1], values), low, high)
-    if tag == "in":
-        candidates = tuple(_decode_operand(c, values) for c in wire[2])
-        return In(_decode_operand(wire[1], values), candidates)
-    if tag == "fn":
-        return FunctionCall(wire[1], tuple(_decode_operand(a, values) for a in wire[2]))
-    raise ValueError(f"unknown condition tag {tag!r}")
-
-
-def _decode_operand(wire: Sequence[Any], values: dict[str, AttributeValue]) -> Operand:
-    tag = wire[0]
-    if tag == "path":
-        elements = wire[1]
-        if not elements or not isinstance(elements[0], str):
-            raise ValueError(f"a path starts with an attribute name: {elements!r}")
-        return Path(tuple(Name(e) if isinstance(e, str) else Index(int(e)) for e in elements))
-    if tag == "value":
-        placeholder = f":w{len(values)}"
-        values[placeholder] = wire[1]
-        return ValueRef(placeholder)
-    if tag == "fn":
-        return FunctionCall(wire[1], tuple(_decode_operand(a, values) for a in wire[2]))
-    raise ValueError(f"unknown operand tag {tag!r}")
-
-
 __all__ = [
     "GET_KEYS_MAX",
     "KIND_GET",
@@ -498,8 +405,6 @@ __all__ = [
     "PageResult",
     "QueryRead",
     "ScanRead",
-    "decode_condition",
-    "encode_condition",
     "execute_read",
     "query_bounds",
 ]

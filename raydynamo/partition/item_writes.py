@@ -8,14 +8,16 @@ what makes conditional writes linearizable.
 
 Encoding (msgpack, lists so the layout can grow)::
 
-    [KIND_ITEM_WRITE, request_id, key_schema, atomic, [op, ...]]
+    [KIND_ITEM_WRITE, request_id, ITEM_WRITE_FORMAT, key_schema, atomic, [op, ...]]
     op = [OP_PUT | OP_UPDATE | OP_DELETE, storage_key, {field: value}]
 
-with op fields ``item`` (put), ``key`` (update), ``ce`` ConditionExpression, ``ue``
-UpdateExpression, ``names``, ``values`` (their placeholder maps), ``expected``, ``cop``
-(Expected and ConditionalOperator), ``au`` (AttributeUpdates), ``rv`` ReturnValues, ``rvf``
-ReturnValuesOnConditionCheckFailure. Expressions travel as text and are re-parsed at apply time
-(the parser caches by text); the router validated them before sending.
+with op fields ``item`` (put), ``key`` (update), ``cond`` (the condition: ConditionExpression or
+Expected), ``upd`` (the update: UpdateExpression or AttributeUpdates), ``rv`` ReturnValues and
+``rvf`` ReturnValuesOnConditionCheckFailure. Conditions and updates travel bound, in the one wire
+form of ``api/expressions/wire.py`` (names resolved, values inlined at the router), the same form
+read filters travel in: a replica never parses expression text. ``ITEM_WRITE_FORMAT`` versions
+the layout; a replica refuses (as an error result) a format it does not know. New op fields may
+be added; a field's meaning never changes within a format.
 
 The result of a command is ``{"ops": [result, ...]}``, one per op, each with ``old_size`` and
 ``new_size`` (bytes, None when there is no item: the inputs of write capacity), and either
@@ -45,23 +47,21 @@ from raydynamo.api.errors import (
     InternalServerError,
     ValidationException,
 )
-from raydynamo.api.expressions import (
-    Condition,
-    UpdateExpression,
-    apply_update,
-    evaluate_condition,
-    parse_expression,
-    project_paths,
-    translate_attribute_updates,
-    translate_expected,
-)
+from raydynamo.api.expressions import apply_update, project_paths
 from raydynamo.api.expressions.update import INCORRECT_DATA_TYPE
+from raydynamo.api.expressions.wire import (
+    WireCondition,
+    WireUpdate,
+    condition_predicate,
+    decode_update,
+)
 from raydynamo.api.schema import Item, KeySchema, decode_item, encode_item
 from raydynamo.api.sizes import ITEM_SIZE_MAX_BYTES, ITEM_SIZE_TO_UPDATE_EXCEEDED, item_size
 from raydynamo.partition.keys import PartitionKeys
 from raydynamo.storage.engine import ReadView, WriteBatch
 
 KIND_ITEM_WRITE = 2
+ITEM_WRITE_FORMAT = 2  # 1 carried expression text, re-parsed by every replica
 
 OP_PUT = 1
 OP_UPDATE = 2
@@ -74,39 +74,27 @@ ITEM_WRITE_OPS_MAX = 100  # BatchWriteItem sends at most 25; transactions at mos
 
 
 @dataclass(frozen=True, slots=True)
-class WriteExpressions:
-    """A write's condition and update as the request gave them (all optional)."""
-
-    condition_expression: str | None = None
-    update_expression: str | None = None
-    names: dict[str, str] | None = None
-    values: dict[str, Any] | None = None
-    expected: dict[str, Any] | None = None
-    conditional_operator: str | None = None
-    attribute_updates: dict[str, Any] | None = None
-
-
-NO_EXPRESSIONS = WriteExpressions()
-
-
-@dataclass(frozen=True, slots=True)
 class PutItemOp:
     """Replace the item under ``storage_key`` by ``item`` (canonical, size-checked)."""
 
     storage_key: bytes
     item: Item
-    expressions: WriteExpressions = NO_EXPRESSIONS
+    condition: WireCondition | None = None
     return_values: str = "NONE"
     return_values_on_condition_check_failure: str = "NONE"
 
 
 @dataclass(frozen=True, slots=True)
 class UpdateItemOp:
-    """Update (or create) the item whose primary key is ``key``."""
+    """Update the item whose primary key is ``key``, creating it unless the update only deletes.
+
+    ``update`` None (no UpdateExpression, no AttributeUpdates) still creates an absent item.
+    """
 
     storage_key: bytes
     key: Item
-    expressions: WriteExpressions = NO_EXPRESSIONS
+    update: WireUpdate | None = None
+    condition: WireCondition | None = None
     return_values: str = "NONE"
     return_values_on_condition_check_failure: str = "NONE"
 
@@ -114,7 +102,7 @@ class UpdateItemOp:
 @dataclass(frozen=True, slots=True)
 class DeleteItemOp:
     storage_key: bytes
-    expressions: WriteExpressions = NO_EXPRESSIONS
+    condition: WireCondition | None = None
     return_values: str = "NONE"
     return_values_on_condition_check_failure: str = "NONE"
 
@@ -134,16 +122,6 @@ class ItemWrite:
 
 # --- encoding -------------------------------------------------------------------------------------
 
-_EXPRESSION_FIELDS = (
-    ("ce", "condition_expression"),
-    ("ue", "update_expression"),
-    ("names", "names"),
-    ("values", "values"),
-    ("expected", "expected"),
-    ("cop", "conditional_operator"),
-    ("au", "attribute_updates"),
-)
-
 
 def _op_fields(op: ItemOp) -> dict[str, Any]:
     fields: dict[str, Any] = {}
@@ -151,10 +129,10 @@ def _op_fields(op: ItemOp) -> dict[str, Any]:
         fields["item"] = op.item
     elif isinstance(op, UpdateItemOp):
         fields["key"] = op.key
-    for short, name in _EXPRESSION_FIELDS:
-        value = getattr(op.expressions, name)
-        if value is not None:
-            fields[short] = value
+        if op.update is not None:
+            fields["upd"] = op.update
+    if op.condition is not None:
+        fields["cond"] = op.condition
     if op.return_values != "NONE":
         fields["rv"] = op.return_values
     if op.return_values_on_condition_check_failure != "NONE":
@@ -162,41 +140,44 @@ def _op_fields(op: ItemOp) -> dict[str, Any]:
     return fields
 
 
+_OP_CODES = {PutItemOp: OP_PUT, UpdateItemOp: OP_UPDATE, DeleteItemOp: OP_DELETE}
+
+
 def encode_item_write(write: ItemWrite) -> bytes:
     assert 0 < len(write.ops) <= ITEM_WRITE_OPS_MAX, len(write.ops)
-    ops = []
-    for op in write.ops:
-        code = (
-            OP_PUT
-            if isinstance(op, PutItemOp)
-            else OP_UPDATE
-            if isinstance(op, UpdateItemOp)
-            else OP_DELETE
-        )
-        ops.append([code, op.storage_key, _op_fields(op)])
-    body = [KIND_ITEM_WRITE, write.request_id, write.key_schema.to_wire(), write.atomic, ops]
+    ops = [[_OP_CODES[type(op)], op.storage_key, _op_fields(op)] for op in write.ops]
+    body = [
+        KIND_ITEM_WRITE,
+        write.request_id,
+        ITEM_WRITE_FORMAT,
+        write.key_schema.to_wire(),
+        write.atomic,
+        ops,
+    ]
     return msgpack.packb(body, use_bin_type=True)
 
 
 def _decode_op(raw: Sequence[Any]) -> ItemOp:
     code, storage_key, fields = raw
-    expressions = WriteExpressions(
-        **{name: fields.get(short) for short, name in _EXPRESSION_FIELDS}
-    )
+    if not isinstance(storage_key, bytes) or not isinstance(fields, Mapping):
+        raise ValueError("an item operation is [code, storage key, fields]")
+    condition = fields.get("cond")
     returns = (fields.get("rv", "NONE"), fields.get("rvf", "NONE"))
     if code == OP_PUT:
-        return PutItemOp(storage_key, fields["item"], expressions, *returns)
+        return PutItemOp(storage_key, fields["item"], condition, *returns)
     if code == OP_UPDATE:
-        return UpdateItemOp(storage_key, fields["key"], expressions, *returns)
+        return UpdateItemOp(storage_key, fields["key"], fields.get("upd"), condition, *returns)
     if code == OP_DELETE:
-        return DeleteItemOp(storage_key, expressions, *returns)
+        return DeleteItemOp(storage_key, condition, *returns)
     raise ValueError(f"unknown item operation {code}")
 
 
 def decode_item_write(data: bytes) -> ItemWrite:
-    kind, request_id, key_schema, atomic, raw_ops = msgpack.unpackb(data, raw=False)
+    kind, request_id, layout, key_schema, atomic, raw_ops = msgpack.unpackb(data, raw=False)
     if kind != KIND_ITEM_WRITE:
         raise ValueError(f"not an item write: kind {kind}")
+    if layout != ITEM_WRITE_FORMAT:
+        raise ValueError(f"item write format {layout!r} is not {ITEM_WRITE_FORMAT}")
     ops = tuple(_decode_op(raw) for raw in raw_ops)
     return ItemWrite(request_id, KeySchema.from_wire(key_schema), ops, bool(atomic))
 
@@ -377,10 +358,11 @@ def _apply_op(op: ItemOp, staging: _Staging, sizes: dict[str, Any]) -> dict[str,
         attributes = old if op.return_values == "ALL_OLD" else None
     else:
         new, attributes = _updated(op, old)
-        if item_size(new) > ITEM_SIZE_MAX_BYTES:
+        if new is not None and item_size(new) > ITEM_SIZE_MAX_BYTES:
             raise ValidationException(ITEM_SIZE_TO_UPDATE_EXCEEDED)
     sizes["new_size"] = item_size(new) if new is not None else None
-    staging.stage(op.storage_key, new)
+    if old is not None or new is not None:  # deleting or updating nothing writes nothing
+        staging.stage(op.storage_key, new)
     result = dict(sizes)
     if attributes:
         result["attributes"] = attributes
@@ -388,11 +370,9 @@ def _apply_op(op: ItemOp, staging: _Staging, sizes: dict[str, Any]) -> dict[str,
 
 
 def _check_condition(op: ItemOp, old: Item | None) -> None:
-    compiled = _condition_of(op.expressions)
-    if compiled is None:
+    if op.condition is None:
         return
-    condition, names, values = compiled
-    if evaluate_condition(condition, old, names, values):
+    if condition_predicate(op.condition)(old or {}):
         return
     extra = None
     if op.return_values_on_condition_check_failure == "ALL_OLD" and old is not None:
@@ -400,48 +380,25 @@ def _check_condition(op: ItemOp, old: Item | None) -> None:
     raise ConditionalCheckFailedException(CONDITIONAL_FAILED, extra=extra)
 
 
-def _condition_of(
-    spec: WriteExpressions,
-) -> tuple[Condition, Mapping[str, str], Mapping[str, Any]] | None:
-    if spec.condition_expression is not None:
-        tree = parse_expression("ConditionExpression", spec.condition_expression).tree
-        assert not isinstance(tree, UpdateExpression)
-        return tree, spec.names or {}, spec.values or {}  # type: ignore[return-value]
-    if spec.expected:
-        translation = translate_expected(spec.expected, spec.conditional_operator)
-        if translation.tree is None:
-            return None
-        return translation.tree, translation.names, translation.values  # type: ignore[return-value]
-    return None
+def _updated(op: UpdateItemOp, old: Item | None) -> tuple[Item | None, Item | None]:
+    """The item after an UpdateItem and its return values.
 
-
-def _update_of(
-    spec: WriteExpressions,
-) -> tuple[UpdateExpression, Mapping[str, str], Mapping[str, Any], bool] | None:
-    """The update tree, its placeholder maps, and whether it came from AttributeUpdates."""
-    if spec.update_expression is not None:
-        tree = parse_expression("UpdateExpression", spec.update_expression).tree
-        assert isinstance(tree, UpdateExpression)
-        return tree, spec.names or {}, spec.values or {}, False
-    if spec.attribute_updates:
-        translation = translate_attribute_updates(spec.attribute_updates)
-        assert isinstance(translation.tree, UpdateExpression)
-        return translation.tree, translation.names, translation.values, True
-    return None
-
-
-def _updated(op: UpdateItemOp, old: Item | None) -> tuple[Item, Item | None]:
-    """The item after an UpdateItem (created from the key when absent) and its return values."""
-    compiled = _update_of(op.expressions)
+    An absent item is created from the key, unless every action of the update only deletes
+    (REMOVE, DELETE from a set): there is then nothing to delete and nothing is written
+    (DynamoDB's AttributeUpdates DELETE on a missing item: "Nothing happens"; the same holds for
+    REMOVE, as ScyllaDB's tests observed against DynamoDB). No update at all creates the item.
+    """
     paths: tuple[Any, ...] = ()
-    if compiled is None:
-        new: Item = dict(old) if old is not None else {}
+    if op.update is None:
+        new: Item | None = dict(old) if old is not None else {}
     else:
-        tree, names, values, legacy = compiled
+        update = decode_update(op.update)
+        if old is None and update.only_deletes:
+            return None, None
         try:
-            result = apply_update(tree, old, names, values)
+            result = apply_update(update.tree, old, {}, update.values)
         except ValidationException as err:
-            if legacy and err.message == INCORRECT_DATA_TYPE:
+            if update.legacy and err.message == INCORRECT_DATA_TYPE:
                 raise ValidationException(LEGACY_TYPE_MISMATCH) from None
             raise
         new, paths = result.item, result.updated_paths

@@ -15,6 +15,7 @@ error messages. The layers, each in its own module::
     key_condition.py KeyConditionExpression -> partition value + sort key condition
     legacy.py        Expected, QueryFilter, ScanFilter, KeyConditions, AttributesToGet,
                      AttributeUpdates, ConditionalOperator -> the same trees
+    wire.py          the one wire form of bound conditions and updates (router -> replica)
 
 Typical use by an operation::
 
@@ -24,7 +25,8 @@ Typical use by an operation::
         raise ConditionalCheckFailedException("The conditional request failed")
     result = apply_update(compiled.update, old, compiled.names, compiled.values)
 
-Invariant: nothing here performs I/O or keeps per-request state beyond the parse cache.
+Invariant: nothing here performs I/O or keeps state beyond two bounded caches (parsed text at
+the router, decoded wire shapes at the replica), neither of which changes any result.
 Must not import ray or rocksdict.
 """
 

@@ -56,9 +56,13 @@ _OPERAND_COUNTS: dict[str, int | tuple[int, int]] = {
     "NULL": 0, "NOT_NULL": 0, "CONTAINS": 1, "NOT_CONTAINS": 1, "BEGINS_WITH": 1,
     "IN": (1, 1_000_000), "BETWEEN": 2,
 }  # fmt: skip
+_ALL_TYPES = ("S", "N", "B", "BOOL", "NULL", "SS", "NS", "BS", "L", "M")
+# API reference (Condition, ExpectedAttributeValue): "EQ is supported for all data types,
+# including lists and maps" (and so is NE); the ordering operators, CONTAINS, IN and BETWEEN take
+# "String, Number, or Binary (not a set type)"; BEGINS_WITH "String or Binary".
 _OPERAND_TYPES: dict[str, tuple[str, ...]] = {
-    "EQ": ("S", "N", "B", "SS", "NS", "BS"),
-    "NE": ("S", "N", "B", "SS", "NS", "BS"),
+    "EQ": _ALL_TYPES,
+    "NE": _ALL_TYPES,
     "LE": ("S", "N", "B"),
     "LT": ("S", "N", "B"),
     "GE": ("S", "N", "B"),
@@ -122,7 +126,7 @@ def _combine(parts: list[Condition], operator: str) -> Condition | None:
 # --- ComparisonOperator conditions -----------------------------------------------------------
 
 
-def _check_operands(operator: str, operands: list[AttributeValue], *, typed: bool) -> None:
+def _check_operands(operator: str, operands: list[AttributeValue]) -> None:
     expected = _OPERAND_COUNTS.get(operator)
     if expected is None:
         # wording unverified
@@ -144,7 +148,7 @@ def _check_operands(operator: str, operands: list[AttributeValue], *, typed: boo
         raise ValidationException(
             f"{INVALID}AttributeValues inside AttributeValueList must be of same type"
         )
-    if typed and tags and tags[0] not in _OPERAND_TYPES.get(operator, tags[0]):
+    if tags and tags[0] not in _OPERAND_TYPES.get(operator, tags[0]):
         raise ValidationException(
             f"{INVALID}ComparisonOperator {operator} is not valid for {tags[0]} AttributeValue type"
         )
@@ -189,7 +193,7 @@ def translate_filter(
     for attribute, condition in (conditions or {}).items():
         comparison = condition.get("ComparisonOperator")
         operands = list(condition.get("AttributeValueList") or [])
-        _check_operands(comparison, operands, typed=True)
+        _check_operands(comparison, operands)
         parts.append(_comparison(placeholders, attribute, comparison, operands))
     return LegacyTranslation(_combine(parts, operator), placeholders.names, placeholders.values)
 
@@ -231,7 +235,7 @@ def _expected_part(
         operands = list(condition.get("AttributeValueList") or [])
         if "Value" in condition:
             operands = [condition["Value"]]
-        _check_operands(comparison, operands, typed=False)
+        _check_operands(comparison, operands)
         return _comparison(placeholders, attribute, comparison, operands)
     if "AttributeValueList" in condition:
         raise ValidationException(
@@ -266,7 +270,7 @@ def translate_key_conditions(
     for attribute, condition in key_conditions.items():
         comparison = condition.get("ComparisonOperator")
         operands = list(condition.get("AttributeValueList") or [])
-        _check_operands(comparison, operands, typed=True)
+        _check_operands(comparison, operands)
         singles[attribute] = KeyPart(attribute, comparison, tuple(operands))
     not_indexable = tuple(op for op in _OPERAND_COUNTS if op not in _KEY_OPERATORS)
     return key_condition_from(singles, schema, not_indexable=not_indexable)

@@ -56,6 +56,8 @@ CONDITION_FUNCTIONS: dict[str, int] = {
     "size": 1,
 }
 UPDATE_FUNCTIONS: dict[str, int] = {"if_not_exists": 2, "list_append": 2}
+ORDERING_COMPARATORS = ("<", "<=", ">", ">=")
+ORDERED_TYPES = ("S", "N", "B")  # the only types with an order (comparison.compare_scalars)
 ATTRIBUTE_TYPE_NAMES = ("S", "N", "B", "NULL", "SS", "BOOL", "L", "BS", "NS", "M")
 # wording unverified: the order of the valid types as DynamoDB prints them (dynalite's capture)
 _VALID_TYPES_TEXT = "{B,NULL,SS,BOOL,L,BS,N,NS,S,M}"
@@ -259,14 +261,34 @@ def _distinct_errors(nodes: Iterator[object], names: Names) -> Iterator[str]:
 
 def _condition_type_errors(nodes: Iterator[object], values: Values) -> Iterator[str]:
     for node in nodes:
-        if isinstance(node, Between):
-            message = _between_error(node, values)
+        if isinstance(node, Comparison) and node.operator in ORDERING_COMPARATORS:
+            message = _ordered_operand_error(node.operator, (node.left, node.right), values)
+            if message:
+                yield message
+        elif isinstance(node, Between):
+            message = _ordered_operand_error(
+                "BETWEEN", (node.operand, node.low, node.high), values
+            ) or _between_error(node, values)
             if message:
                 yield message
         elif isinstance(node, FunctionCall):
             message = _function_type_error(node, values)
             if message:
                 yield message
+
+
+def _ordered_operand_error(
+    operator: str, operands: tuple[object, ...], values: Values
+) -> str | None:
+    """A constant operand of a type ``<``/``BETWEEN`` cannot order (the item's values are never
+    an error, only false): Starburst's DynamoDB connector quotes the service's answer for BOOL
+    ("operator or function: <=, operand type: BOOL"); # wording unverified for the other types.
+    """
+    for operand in operands:
+        operand_type = _operand_type(operand, values)
+        if operand_type is not None and operand_type not in ORDERED_TYPES:
+            return _operand_type_error(operator, operand_type)
+    return None
 
 
 def _function_type_error(call: FunctionCall, values: Values) -> str | None:
