@@ -260,6 +260,12 @@ class DataConfig(_Frozen):
     write_rows_per_flush: int = Field(
         4000, ge=1, description="Rows a write task converts, validates and sends together."
     )
+    write_rows_per_task_min: int = Field(
+        50_000,
+        ge=1,
+        description="Rows Ray Data gathers for one write task at least (a task starts a router "
+        "of its own: fewer, larger tasks amortize that; measured 2-3x faster than 4,000).",
+    )
     write_bytes_in_flight_max: int = Field(
         8 << 20, ge=1 << 16, description="Bytes of commands one write task has in flight."
     )

@@ -94,8 +94,7 @@ def command_request_id(op_request_id: str, *parts: str | int) -> bytes:
     """The request id of one partition command of a client operation: derived, so that every
     retry of the operation (stale map, timeout, another router) sends the same id."""
     digest = hashlib.blake2b(op_request_id.encode(), digest_size=16)
-    for part in parts:
-        digest.update(b"\x00" + str(part).encode())
+    digest.update(b"".join(b"\x00" + str(part).encode() for part in parts))  # one update: same
     return digest.digest()
 
 

@@ -63,7 +63,7 @@ class TableDatasink(Datasink[dict[str, float]]):
 
     @property
     def min_rows_per_write(self) -> int | None:
-        return self.config.data.write_rows_per_flush
+        return self.config.data.write_rows_per_task_min
 
     def on_write_start(self, schema: pa.Schema | None = None) -> None:
         if schema is not None:
