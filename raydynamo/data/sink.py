@@ -36,7 +36,7 @@ from raydynamo.api.errors import ValidationException
 from raydynamo.config import RaydynamoConfig
 from raydynamo.data.arrow import check_writable, table_to_items
 from raydynamo.data.session import DataSession, client_error_in, open_session, plain_error
-from raydynamo.data.writer import BulkWriter
+from raydynamo.data.writer import BulkWriter, RouterTarget
 
 MISSING_KEY = "One or more parameter values were invalid: Missing the key {name} in the item"
 
@@ -72,7 +72,8 @@ class TableDatasink(Datasink[dict[str, float]]):
     def write(self, blocks: Iterable[Block], ctx: Any) -> dict[str, float]:
         task = getattr(ctx, "task_idx", 0)
         with DataSession(self.config) as session:
-            writer = BulkWriter(session.router, self.config.data, units_per_s=self.units_per_task_s)
+            target = RouterTarget(session.router)
+            writer = BulkWriter(target, self.config.data, units_per_s=self.units_per_task_s)
             session.run(self._write_blocks(writer, blocks, f"{self.write_id}-{task}"))
         return {"items": writer.tally.items, "units": writer.tally.units}
 

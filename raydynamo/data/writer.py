@@ -12,8 +12,10 @@ changed are planned again on the fresh map (nothing of them was applied). After
 ``CapacityPacer`` keeps a writer within a provisioned table's share of write capacity: a token
 bucket of write units refilled at ``units_per_s`` (one second of burst).
 
-Invariants: every request id of one ``put`` derives from its ``operation_id``; a command once
-sent is only ever resent with the same id and bytes. Imports ray (through the router).
+The writer talks to a ``WriteTarget``: ``RouterTarget`` over a ``Router`` in production, an
+in-process fake in the tests. Invariants: every request id of one ``put`` derives from its
+``operation_id``; a command once sent is only ever resent with the same id and bytes. Imports
+ray (through the router).
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from raydynamo.actors.router import MapChanged, Router, _Transport
 from raydynamo.api.errors import ClientError, ThrottlingException
 from raydynamo.config import DataConfig
+from raydynamo.metadata.partition_map import PartitionRange
 from raydynamo.operations.bulk_put import (
     BulkCommand,
     Outcome,
@@ -36,12 +39,51 @@ from raydynamo.operations.bulk_put import (
     send_commands,
     validate_puts,
 )
+from raydynamo.operations.common import TableCatalogView
 
 Sleep = Callable[[float], Awaitable[None]]
 THROTTLED_TOO_LONG = (
     "Throughput exceeds the current capacity of your table or index. DynamoDB is automatically "
     "scaling your table or index so please try again shortly."
 )
+
+
+class BulkTransport(Protocol):
+    def command_id(self, *parts: str | int) -> bytes: ...
+
+    async def write_many(
+        self, table_name: str, commands: list[tuple[PartitionRange, bytes, bytes]]
+    ) -> list[Any]: ...
+
+
+class WriteTarget(Protocol):
+    """Where a ``BulkWriter`` writes: the table catalog and a transport per operation."""
+
+    moved_error: type[BaseException]
+
+    async def catalog(self, table_name: str, *, refresh: bool = False) -> TableCatalogView:
+        """A view that knows ``table_name`` (fetched again with ``refresh``)."""
+        ...
+
+    def transport(self, operation_id: str) -> BulkTransport: ...
+
+
+class RouterTarget:
+    """A ``WriteTarget`` over a router (its cache, its group clients)."""
+
+    moved_error = MapChanged
+
+    def __init__(self, router: Router) -> None:
+        self.router = router
+
+    async def catalog(self, table_name: str, *, refresh: bool = False) -> TableCatalogView:
+        if refresh:
+            self.router.cache.invalidate(table_name)
+        await self.router.ensure([table_name])
+        return self.router.view
+
+    def transport(self, operation_id: str) -> BulkTransport:
+        return _Transport(self.router, operation_id)
 
 
 class CapacityPacer:
@@ -85,14 +127,14 @@ class WriteTally:
 class BulkWriter:
     def __init__(
         self,
-        router: Router,
+        target: WriteTarget,
         settings: DataConfig,
         *,
         units_per_s: float | None = None,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
     ) -> None:
-        self.router = router
+        self.target = target
         self.settings = settings
         self.pacer = CapacityPacer(units_per_s, sleep=sleep)
         self.sleep = sleep
@@ -101,23 +143,26 @@ class BulkWriter:
 
     async def put(self, table_name: str, items: Sequence[Any], operation_id: str) -> None:
         """Write ``items`` (wire-form items) into ``table_name``; raises a ``ClientError``."""
-        transport = _Transport(self.router, operation_id)
-        await self.router.ensure([table_name])
-        schema = self.router.view.schema(table_name)
-        puts = validate_puts(items, schema, self.router.view)
+        transport = self.target.transport(operation_id)
+        catalog = await self.target.catalog(table_name)
+        schema = catalog.schema(table_name)
+        puts = validate_puts(items, schema, catalog)
         ops = self.settings.write_ops_per_command
         commands = plan_commands(puts, schema, transport, ops_per_command=ops)
         next_chunk = len(commands)
         failures = 0
+
+        async def write_many(sent: list[tuple[PartitionRange, bytes, bytes]]) -> list[Any]:
+            return await transport.write_many(table_name, sent)
+
         while commands:
             await self.pacer.acquire(sum(c.planned_units for c in commands))
-            outcomes = await send_commands(table_name, commands, transport, MapChanged)
+            outcomes = await send_commands(commands, write_many, self.target.moved_error)
             again, moved, last_error = self._sort(outcomes)
             if moved:
-                self.router.cache.invalidate(table_name)
-                await self.router.ensure([table_name])
-                schema = self.router.view.schema(table_name)  # gone: ResourceNotFound
-                relocated = relocate([p for c in moved for p in c.puts], schema, self.router.view)
+                catalog = await self.target.catalog(table_name, refresh=True)
+                schema = catalog.schema(table_name)  # a table deleted meanwhile: not found
+                relocated = relocate([p for c in moved for p in c.puts], schema, catalog)
                 replanned = plan_commands(
                     relocated, schema, transport, ops_per_command=ops, first_chunk=next_chunk
                 )

@@ -9,20 +9,19 @@ caller's operation (``transport.command_id(partition_id, chunk index)``), so sen
 planned command again is applied at most once. Unlike BatchWriteItem, one item may appear more
 than once: its puts apply in the given order (the last one wins).
 
-``send_commands`` sends planned commands concurrently (the router's group clients coalesce the
-commands bound for one partition into shared calls) and says, per command, what happened:
-applied (with its write units), throttled (nothing was proposed: send it again later), moved
-(the partition map changed: plan its items again), or unknown (it may have been applied: send
-the same command again, never a new one). A failed op inside an applied command is a bug (a put
-has no condition): it is raised.
+``send_commands`` sends planned commands all at once (the router queues the commands bound for
+one partition together, so they share as few calls as its bounds allow) and says, per command,
+what happened: applied (with its write units), throttled (nothing was proposed: send it again
+later), moved (the partition map changed: plan its items again), or unknown (it may have been
+applied: send the same command again, never a new one). A failed op inside an applied command
+is a bug (a put has no condition): it is raised.
 
 Must not import ray or rocksdict.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,18 +133,16 @@ def plan_commands(
     return commands
 
 
+WriteMany = Callable[[list[tuple[PartitionRange, bytes, bytes]]], Awaitable[list[Any]]]
+
+
 async def send_commands(
-    table_name: str,
-    commands: Sequence[BulkCommand],
-    transport: PartitionTransport,
-    moved_error: type[BaseException],
+    commands: Sequence[BulkCommand], write_many: WriteMany, moved_error: type[BaseException]
 ) -> list[Outcome]:
-    """Send every command at once; one ``Outcome`` each. ``moved_error`` is the exception the
-    transport raises when a partition refused the map it was sent with."""
-    results = await asyncio.gather(
-        *(transport.write(table_name, c.partition, c.request_id, c.command) for c in commands),
-        return_exceptions=True,
-    )
+    """Send every command at once through ``write_many`` (``(partition, request id, command)``
+    in, a result or an exception per command out); one ``Outcome`` each. ``moved_error`` is
+    the exception that says a partition refused the map it was sent with."""
+    results = await write_many([(c.partition, c.request_id, c.command) for c in commands])
     outcomes: list[Outcome] = []
     for command, result in zip(commands, results, strict=True):
         if isinstance(result, moved_error):
