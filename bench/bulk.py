@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import logging
 import random
 import tempfile
 import time
@@ -159,6 +160,7 @@ def run(seconds: float, rows: int, repetitions: int) -> list[dict[str, Any]]:
         local_ray(task_events=False),
     ):
         ray.data.DataContext.get_current().enable_progress_bars = False
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
         config = config_from_dict(
             {"storage": {"data_dir": data_dir}, "cluster": {"namespace": "bench-bulk"}}
         )

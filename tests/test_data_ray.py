@@ -19,9 +19,8 @@ import yaml
 
 from raydynamo.api.errors import ResourceNotFoundException, ValidationException
 from raydynamo.api.schema import KeySchema
-from raydynamo.data import read_table, write_table
+from raydynamo.data import TableDatasink, TableDatasource, read_table, write_table
 from raydynamo.data.arrow import infer_plan, items_to_table
-from raydynamo.data.source import TableDatasource, plan_read
 from tests.test_data_arrow import canonical, every_type_item
 
 pytestmark = pytest.mark.ray
@@ -75,8 +74,8 @@ def test_a_20000_row_dataset_round_trips_exactly(service: Any, client: Any) -> N
     assert written["items"] == ROWS
     assert table_items(client, source) == expected(items)
 
-    plan = plan_read(source, config=service)
-    datasource = TableDatasource(plan)
+    datasource = TableDatasource.for_table(source, config=service)
+    plan = datasource.plan
     assert plan.partitions == 2
     assert len(datasource.get_read_tasks(1)) == plan.partitions  # one task per partition
     assert len(datasource.get_read_tasks(5)) == 3 * plan.partitions  # more: a multiple
@@ -84,7 +83,7 @@ def test_a_20000_row_dataset_round_trips_exactly(service: Any, client: Any) -> N
     materialized = dataset.materialize()
     assert materialized.count() == ROWS
     assert materialized.num_blocks() >= plan.partitions
-    write_table(materialized, copy, config=service)
+    materialized.write_datasink(TableDatasink.for_table(copy, config=service))
     assert table_items(client, copy) == expected(items)
 
 

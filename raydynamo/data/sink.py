@@ -42,7 +42,12 @@ MISSING_KEY = "One or more parameter values were invalid: Missing the key {name}
 
 
 class TableDatasink(Datasink[dict[str, float]]):
-    """A Ray Data datasink into one raydynamo table (build it with ``plan_write``)."""
+    """A Ray Data datasink into one raydynamo table::
+
+        dataset.write_datasink(TableDatasink.for_table("Music"), concurrency=4)
+
+    (``write_table`` does that, and turns the errors Ray wraps back into DynamoDB's.)
+    """
 
     def __init__(
         self,
@@ -57,6 +62,19 @@ class TableDatasink(Datasink[dict[str, float]]):
         self.units_per_task_s = units_per_task_s
         self.write_id = uuid.uuid4().hex  # every request id of this write derives from it
         self.written: dict[str, float] = {}
+
+    @classmethod
+    def for_table(
+        cls,
+        table_name: str,
+        *,
+        config: RaydynamoConfig | None = None,
+        address: str | None = None,
+    ) -> TableDatasink:
+        """Describe ``table_name`` (it must exist) and build its datasink (``plan_write``)."""
+        from raydynamo.config import load_config
+
+        return plan_write(table_name, config=config or load_config(), address=address)
 
     def get_name(self) -> str:
         return f"raydynamo({self.table_name})"

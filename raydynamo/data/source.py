@@ -45,11 +45,34 @@ class TableReadPlan:
 
 
 class TableDatasource(Datasource):
-    """A Ray Data datasource over one raydynamo table (build it with ``plan_read``)."""
+    """A Ray Data datasource over one raydynamo table::
+
+    ray.data.read_datasource(TableDatasource.for_table("Music"))
+    """
 
     def __init__(self, plan: TableReadPlan) -> None:
         super().__init__()
         self.plan = plan
+
+    @classmethod
+    def for_table(
+        cls,
+        table_name: str,
+        *,
+        config: RaydynamoConfig | None = None,
+        address: str | None = None,
+        consistent_read: bool = False,
+    ) -> TableDatasource:
+        """Describe, sample and plan the read of ``table_name`` (see ``plan_read``)."""
+        from raydynamo.config import load_config
+
+        plan = plan_read(
+            table_name,
+            config=config or load_config(),
+            address=address,
+            consistent_read=consistent_read,
+        )
+        return cls(plan)
 
     def get_name(self) -> str:
         return f"raydynamo({self.plan.table_name})"
@@ -201,16 +224,11 @@ def read_table(
 ) -> ray.data.Dataset:
     """A ``ray.data.Dataset`` of every item of ``table_name``, read in parallel (at least one
     read task per partition; ``override_num_blocks`` asks for more)."""
-    from raydynamo.config import load_config
-
-    plan = plan_read(
-        table_name,
-        config=config or load_config(),
-        address=address,
-        consistent_read=consistent_read,
+    source = TableDatasource.for_table(
+        table_name, config=config, address=address, consistent_read=consistent_read
     )
     return ray.data.read_datasource(
-        TableDatasource(plan),
+        source,
         override_num_blocks=override_num_blocks,
         concurrency=concurrency,
         ray_remote_args=ray_remote_args,
