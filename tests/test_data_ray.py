@@ -163,3 +163,27 @@ def test_read_and_write_refuse_bad_input(service: Any, client: Any) -> None:
     )
     with pytest.raises(ValidationException, match="column at"):
         write_table(times, name, config=service)
+
+
+def test_an_empty_table_reads_as_an_empty_dataset_with_its_key_columns(
+    service: Any, client: Any
+) -> None:
+    dataset = read_table(new_table(client), config=service)
+    assert dataset.count() == 0
+    assert dataset.schema().names == ["pk", "sk", "_dynamodb_json"]
+
+
+def test_a_provisioned_table_is_written_within_its_capacity(service: Any, client: Any) -> None:
+    name = f"data-{uuid.uuid4().hex[:10]}"
+    client.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        ProvisionedThroughput={"ReadCapacityUnits": 5, "WriteCapacityUnits": 40},
+    )
+    client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2})
+    sink = TableDatasink.for_table(name, config=service)
+    tasks = service.data.write_tasks_max
+    assert sink.units_per_task_s == 40 * service.data.write_capacity_share / tasks
+    on_demand = TableDatasink.for_table(new_table(client), config=service)
+    assert on_demand.units_per_task_s is None

@@ -61,7 +61,7 @@ class TableDatasink(Datasink[dict[str, float]]):
         self.key_names = key_names
         self.units_per_task_s = units_per_task_s
         self.write_id = uuid.uuid4().hex  # every request id of this write derives from it
-        self.written: dict[str, float] = {}
+        self.written: dict[str, float] = {"items": 0.0, "units": 0.0}
 
     @classmethod
     def for_table(
