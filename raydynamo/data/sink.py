@@ -136,10 +136,11 @@ def _settle(
         in_flight.discard(task)
         flight_bytes.pop(task, None)
     for task in done:
-        if task.exception() is not None:
+        failure = task.exception()
+        if failure is not None:
             for other in in_flight:
                 other.cancel()
-            raise task.exception()  # type: ignore[misc]
+            raise failure
 
 
 def check_schema(schema: pa.Schema, key_names: tuple[str, ...]) -> None:

@@ -16,7 +16,7 @@ Bad input: a missing table is ``ResourceNotFoundException`` and an invalid name 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,7 +112,9 @@ class TableDatasource(Datasource):
         return tasks
 
 
-def _segment_reader(plan: TableReadPlan, segment: int, total: int):  # type: ignore[no-untyped-def]
+def _segment_reader(
+    plan: TableReadPlan, segment: int, total: int
+) -> Callable[[], Iterator[pa.Table]]:
     def read() -> Iterator[pa.Table]:
         return read_segment(plan, segment, total)
 
