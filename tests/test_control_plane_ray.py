@@ -243,3 +243,29 @@ def test_a_storage_node_that_lost_its_directory_joins_back_as_a_new_member(
     assert not node["directory_lost"]  # recorded on its new directory
     assert table_group(config)[1] == before and table_group(config)[2] > version
     assert all_items_read_back(client)
+
+
+def test_a_restarted_service_starts_a_node_whose_directory_is_gone_where_it_was(
+    small_service: tuple[RaydynamoConfig, Any],
+) -> None:
+    """The whole service stops; one storage node's directory is lost meanwhile. The service
+    started again finds the other directories (and their cluster id), starts the missing node on
+    the host the controller recorded for it, and that node rejoins its groups as a new member."""
+    config, client = small_service
+    group, before, _ = table_group(config)
+    member = before[0]
+    records = ray.get(controller_of(config).storage_records.remote())
+    cluster_id = ray.get(controller_of(config).status.remote())["cluster_id"]
+    stop_service(config)
+    shutil.rmtree(Path(config.storage.data_dir) / member)
+    handles = start_service(config, detached=False)
+    try:
+        identity = ray.get(storage(config, member).identity.remote())
+        assert identity["directory_created"] and identity["cluster_id"] == cluster_id
+        assert identity["host"] == records[member]["host"]
+        wait_until(lambda: member in chosen_config(config, group, [member])[1], "the rejoin")
+        wait_until(lambda: not ray.get(controller_of(config).status.remote())["heals"], "no heal")
+        assert table_group(config)[1] == before
+        assert all_items_read_back(client)
+    finally:
+        del handles

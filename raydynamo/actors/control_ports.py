@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 PROBE_TIMEOUT_S = 2.0
 COMMAND_TIMEOUT_S = 30.0
+LEADER_POLL_S = 0.1
 NodeStatus = list[dict[str, Any]]
 
 
@@ -63,7 +64,7 @@ class StorageNodes(Protocol):
     async def partition_stats(self, node_id: str, partition_id: str) -> dict[str, Any] | None: ...
 
     async def has_leader(self, partition_id: str, members: list[str], deadline_s: float) -> bool:
-        """True once a strongly consistent read succeeds (the group has a leader under lease)."""
+        """True once a member reports leading the group under a lease (within ``deadline_s``)."""
         ...
 
 
@@ -117,22 +118,33 @@ class HandleNotResolved(Exception):
 
 class CachedGroupClient(GroupClient):
     """A ``GroupClient`` whose handles come from ``ActorHandles``: no blocking lookup on the
-    event loop (the base class calls ``ray.get_actor`` inline). Call ``prime`` first."""
+    event loop (the base class calls ``ray.get_actor`` inline). ``prime`` looks the members up
+    and asks each whether it hosts the group: one that does not (a node back on an empty
+    directory, waiting to rejoin) is passed over like a node that is down, since the base class
+    takes a "no such partition" answer for a stale map and gives up. Call ``prime`` first."""
 
     def __init__(self, handles: ActorHandles, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.cache = handles
+        self.passed_over: set[str] = set()
 
     async def prime(self) -> None:
+        passed_over = set()
         for node_id in self.members:
             try:
-                await self.cache.get(storage_actor_name(node_id))
-            except ValueError:  # not started (or dead for good): calls to it fail and move on
+                handle = await self.cache.get(storage_actor_name(node_id))
+                status = await asyncio.wait_for(handle.status.remote(), PROBE_TIMEOUT_S)
+            except Exception:  # down, restarting or not started: calls to it fail and move on
                 continue
+            if all(replica["partition_id"] != self.partition_id for replica in status):
+                passed_over.add(node_id)
+        self.passed_over = passed_over
+        if self.leader in passed_over:
+            self.leader = None
 
     def _handle(self, node_id: str) -> Any:
         handle = self.cache.cached(storage_actor_name(node_id))
-        if handle is None:
+        if handle is None or node_id in self.passed_over:
             raise HandleNotResolved(node_id)
         return handle
 
@@ -210,15 +222,16 @@ class RayStorageNodes:
         return dict(found) if isinstance(found, dict) else None
 
     async def has_leader(self, partition_id: str, members: list[str], deadline_s: float) -> bool:
-        group = CachedGroupClient(
-            self.handles, partition_id, members, self.namespace, deadline_s=deadline_s
-        )
-        await group.prime()
-        try:
-            await group.read([b""], consistent=True)
-        except Exception:
-            return False
-        return True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + deadline_s
+        while True:
+            for node_id in members:
+                for replica in await self.status(node_id) or ():
+                    if replica["partition_id"] == partition_id and replica["lease"]:
+                        return True
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(LEADER_POLL_S)
 
 
 class RayMetadataShards:

@@ -504,12 +504,6 @@ class Controller:
             "healthy": all(m in seen for m in partition.members) and bool(leaders),
         }
 
-    async def storage_records(self) -> dict[str, dict[str, str]]:
-        """Where each storage node runs and its directory's id (the service's start-up uses it
-        to start a node whose directory was not found on the host that held it)."""
-        await self.ensure_started()
-        return {node_id: record.to_wire() for node_id, record in sorted(self.records.items())}
-
 
 @ray.remote(max_restarts=-1, max_task_retries=-1, max_concurrency=100)
 class ControllerActor:
@@ -541,7 +535,9 @@ class ControllerActor:
         await self.core.refresh_stats()
 
     async def storage_records(self) -> dict[str, dict[str, str]]:
-        return await self.core.storage_records()
+        """Where each storage node runs and its directory's id, as recorded."""
+        await self.core.ensure_started()
+        return {n: record.to_wire() for n, record in sorted(self.core.records.items())}
 
     async def table_entry(self, name: str) -> dict[str, Any] | None:
         await self.core.ensure_started()

@@ -15,25 +15,30 @@ operator-given Ray node label), never by Ray node id, which is new at every ``ra
    service; every storage node is given it and refuses a directory of another cluster;
 3. each storage node found is started on the host holding its directory; Ray may restart it on
    any Ray node of that host (they share the machine), never elsewhere;
-4. for an existing cluster, storage nodes whose directory was found nowhere are started once the
-   controller is up, on the host it recorded for them (with an empty directory: the controller
-   has them join their groups back as new members); one whose recorded host is not in the
-   cluster is left unstarted, and the controller heals around it.
+4. for an existing cluster, storage nodes whose directory was found nowhere are started on the
+   host the controller recorded for them in the system partition (read from the storage nodes
+   just started, before the controller starts, so that it never counts them as dead), with an
+   empty directory: the controller has them join their groups back as new members. One whose
+   recorded host is not in the cluster is left unstarted, and the controller heals around it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from raydynamo.actors.control_ports import ActorHandles
 from raydynamo.actors.controller import CONTROLLER_NAME, ControllerActor
 from raydynamo.actors.metadata_shard import MetadataShard, metadata_shard_name
 from raydynamo.actors.router import RouterActor
 from raydynamo.actors.storage_node import StorageNodeActor, storage_actor_name
+from raydynamo.actors.system_store import SystemStore
 from raydynamo.config import RaydynamoConfig
 from raydynamo.metadata.storage_hosts import (
     HOST_BY_ADDRESS,
@@ -46,12 +51,14 @@ from raydynamo.metadata.storage_hosts import (
     live_hosts,
     plan_storage_hosts,
 )
+from raydynamo.metadata.system_records import SYSTEM_PARTITION, decode_state
 from raydynamo.storage.identity import new_cluster_id, scan_identities
 
 log = logging.getLogger(__name__)
 
 DISCOVERY_TIMEOUT_S = 60.0
 START_TIMEOUT_S = 120.0
+RECORDS_TIMEOUT_S = 90.0
 HOST_RESOURCE_SHARE = 0.001  # of the ``node:<address>`` resource Ray gives every Ray node
 
 
@@ -138,9 +145,37 @@ def discover_directories(config: RaydynamoConfig, hosts: list[str]) -> list[Foun
     return found
 
 
+def read_storage_records(
+    config: RaydynamoConfig, started: dict[str, Any]
+) -> dict[str, StorageNodeRecord]:
+    """The storage node records in the system partition, read through the storage nodes just
+    started (none when they host no system partition, or it does not answer in time)."""
+    best_slot, members = -1, list[str]()
+    for handle in started.values():
+        for replica in ray.get(handle.status.remote(), timeout=START_TIMEOUT_S):
+            slot = int(replica["config_slot"])
+            if replica["partition_id"] == SYSTEM_PARTITION and slot > best_slot:
+                best_slot, members = slot, list(replica["members"])
+    if not members:
+        return {}
+    namespace = config.cluster.namespace
+
+    async def load() -> dict[bytes, bytes]:
+        store = SystemStore(ActorHandles(namespace), members, namespace, RECORDS_TIMEOUT_S)
+        return await store.load()
+
+    try:  # in a thread of its own: the caller may be running an event loop
+        with ThreadPoolExecutor(1) as pool:
+            pairs = pool.submit(asyncio.run, load()).result(timeout=RECORDS_TIMEOUT_S + 10)
+    except Exception as err:
+        log.warning("storage node records not read (%s): unknown nodes go where there is room", err)
+        return {}
+    return decode_state(pairs).nodes
+
+
 def _start_storage_nodes(
     config: RaydynamoConfig, plan: StoragePlan, node_ids: list[str], cluster_id: str, detached: bool
-) -> list[Any]:
+) -> dict[str, Any]:
     handles: dict[str, Any] = {}
     for node_id in node_ids:
         host = plan.hosts[node_id]
@@ -158,7 +193,7 @@ def _start_storage_nodes(
             raise ServiceStartError(
                 f"storage node {node_id} did not start: {_cause(err)}"
             ) from None
-    return list(handles.values())
+    return handles
 
 
 def _cause(err: Exception) -> str:
@@ -189,7 +224,15 @@ def start_service(config: RaydynamoConfig, *, detached: bool) -> list[Any]:
         copies.setdefault(directory.storage_node_id, set()).add(directory.directory_id)
     # Nodes found once start now; nodes not found (or found twice) wait for the records.
     first = [n for n in node_ids if len(copies.get(n, ())) == 1] if found else node_ids
-    handles = _start_storage_nodes(config, plan, first, cluster_id, detached)
+    started = _start_storage_nodes(config, plan, first, cluster_id, detached)
+    rest = [n for n in node_ids if n not in first]
+    if rest:
+        plan = plan_storage_hosts(node_ids, found, read_storage_records(config, started), hosts)
+        for node_id in plan.waiting:
+            log.warning("storage node %s waits for its host to join the cluster", node_id)
+        startable = [n for n in rest if n in plan.hosts]
+        started.update(_start_storage_nodes(config, plan, startable, cluster_id, detached))
+    handles = list(started.values())
     shards = config.cluster.metadata_shards
     for i in range(shards):
         handles.append(
@@ -202,17 +245,6 @@ def start_service(config: RaydynamoConfig, *, detached: bool) -> list[Any]:
     )
     ray.get(controller.ping.remote())
     handles.append(controller)
-    rest = [n for n in node_ids if n not in first]
-    if rest:
-        recorded = {
-            node_id: StorageNodeRecord.from_wire(record)
-            for node_id, record in ray.get(controller.storage_records.remote()).items()
-        }
-        plan = plan_storage_hosts(node_ids, found, recorded, hosts)
-        for node_id in plan.waiting:
-            log.warning("storage node %s waits for its host to join the cluster", node_id)
-        startable = [n for n in rest if n in plan.hosts]
-        handles.extend(_start_storage_nodes(config, plan, startable, cluster_id, detached))
     for i in range(config.cluster.routers):
         handles.append(
             RouterActor.options(**_options(config, router_actor_name(i), detached)).remote(
