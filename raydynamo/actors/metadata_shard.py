@@ -52,7 +52,11 @@ class MetadataShard:
                 self.controller = await asyncio.to_thread(
                     ray.get_actor, self.controller_name, namespace=self.namespace
                 )
-            entries = await self.controller.shard_snapshot.remote(self.index, self.shards)
+            try:
+                entries = await self.controller.shard_snapshot.remote(self.index, self.shards)
+            except Exception:
+                self.controller = None  # a controller started anew is another actor: look again
+                raise
             for name, entry in entries.items():
                 self._store(name, entry)
             self.loaded = True
