@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 PROBE_TIMEOUT_S = 2.0
 COMMAND_TIMEOUT_S = 30.0
 LEADER_POLL_S = 0.1
+PRIME_INTERVAL_S = 5.0
 NodeStatus = list[dict[str, Any]]
 
 
@@ -127,19 +128,27 @@ class CachedGroupClient(GroupClient):
         super().__init__(*args, **kwargs)
         self.cache = handles
         self.passed_over: set[str] = set()
+        self.primed_at = float("-inf")
 
-    async def prime(self) -> None:
-        passed_over = set()
-        for node_id in self.members:
+    async def prime(self, *, force: bool = False) -> None:
+        """Look the members up and find those that do not host the group; at most once per
+        ``PRIME_INTERVAL_S`` unless ``force``d (after a member answered it does not host it)."""
+        loop = asyncio.get_running_loop()
+        if not force and loop.time() < self.primed_at + PRIME_INTERVAL_S:
+            return
+
+        async def hosts_group(node_id: str) -> bool:
             try:
                 handle = await self.cache.get(storage_actor_name(node_id))
                 status = await asyncio.wait_for(handle.status.remote(), PROBE_TIMEOUT_S)
             except Exception:  # down, restarting or not started: calls to it fail and move on
-                continue
-            if all(replica["partition_id"] != self.partition_id for replica in status):
-                passed_over.add(node_id)
-        self.passed_over = passed_over
-        if self.leader in passed_over:
+                return True
+            return any(replica["partition_id"] == self.partition_id for replica in status)
+
+        found = await asyncio.gather(*(hosts_group(m) for m in self.members))
+        self.passed_over = {m for m, hosts in zip(self.members, found, strict=True) if not hosts}
+        self.primed_at = loop.time()
+        if self.leader in self.passed_over:
             self.leader = None
 
     def _handle(self, node_id: str) -> Any:
