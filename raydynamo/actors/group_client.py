@@ -10,8 +10,9 @@ in the next call (the router's half of group commit).
 Replies are the node's typed replies (``node.replies``); nothing matches strings. Outcomes:
 - a write's ``Applied`` result is returned;
 - ``Overloaded`` raises ``Throttled`` at once (nothing was proposed: the client backs off);
-- ``StaleMap``/``NoSuchPartition`` raise ``NoSuchPartition`` (the caller refreshes its map and
-  retries with the same request id);
+- ``StaleMap``, or ``NoSuchPartition`` from every member, raise ``PartitionMoved`` (the caller
+  refreshes its map and retries with the same request id); one member not hosting it (a node
+  back on an empty directory, waiting to rejoin; a removed member) is passed over;
 - ``NotLeader``/``Unavailable``/a failed or hung call: the next replica is tried, until
   ``deadline_s`` has passed, then ``GroupUnavailable`` (the write may or may not be applied).
 Every call has a timeout (``call_timeout_s``) and every request a deadline. No blocking Ray call
@@ -191,6 +192,7 @@ class GroupClient:
         deadline = time.monotonic() + self.deadline_s
         tried = 0
         last: object = None
+        hosting_not: set[str] = set()  # members that said they do not host the partition
         while todo:
             if time.monotonic() > deadline:
                 failure = GroupUnavailable(f"{self.partition_id}: writes not ordered ({last!r})")
@@ -211,15 +213,18 @@ class GroupClient:
                 continue
             again: list[int] = []
             hint: str | None = None
+            if any(isinstance(r, NoSuchPartition) for r in replies):
+                hosting_not.add(target)
+            gone = hosting_not >= set(self.members)  # no member hosts it: the map is stale
             for i, reply in zip(todo, replies, strict=True):
                 if isinstance(reply, Applied):
                     results[i] = reply
                     self.leader = target
                 elif isinstance(reply, Overloaded):
                     results[i] = Throttled(f"{self.partition_id}: the leader is overloaded")
-                elif isinstance(reply, StaleMap | NoSuchPartition):
+                elif isinstance(reply, StaleMap) or (isinstance(reply, NoSuchPartition) and gone):
                     results[i] = PartitionMoved(self.partition_id)
-                else:  # NotLeader or Unavailable: settled elsewhere, with the same request id
+                else:  # NotLeader, Unavailable, a member not hosting it: try another, same id
                     again.append(i)
                     last = reply
                     if isinstance(reply, NotLeader):
@@ -269,6 +274,7 @@ class GroupClient:
         deadline = time.monotonic() + self.deadline_s
         tried = 0
         last: object = None
+        hosting_not: set[str] = set()
         while time.monotonic() < deadline:
             targets = self._targets()
             target = targets[tried % len(targets)]
@@ -280,9 +286,11 @@ class GroupClient:
                 tried += 1
                 await asyncio.sleep(self.retry_pause_s)
                 continue
-            if isinstance(reply, StaleMap | NoSuchPartition):
+            if isinstance(reply, NoSuchPartition):
+                hosting_not.add(target)
+            if isinstance(reply, StaleMap) or hosting_not >= set(self.members):
                 raise PartitionMoved(self.partition_id)
-            if not isinstance(reply, NotLeader | Unavailable):
+            if not isinstance(reply, NotLeader | Unavailable | NoSuchPartition):
                 self.leader = target
                 return reply
             last = reply
@@ -299,6 +307,7 @@ class GroupClient:
         """An eventually consistent read at any replica that answers before the deadline."""
         deadline = time.monotonic() + self.deadline_s
         last: object = None
+        hosting_not: set[str] = set()
         while time.monotonic() < deadline:
             for node_id in self._targets():
                 try:
@@ -306,9 +315,11 @@ class GroupClient:
                 except Exception as err:  # try another replica
                     last = err
                     continue
-                if isinstance(reply, StaleMap | NoSuchPartition):
+                if isinstance(reply, NoSuchPartition):
+                    hosting_not.add(node_id)
+                if isinstance(reply, StaleMap) or hosting_not >= set(self.members):
                     raise PartitionMoved(self.partition_id)
-                if not isinstance(reply, NotLeader | Unavailable):
+                if not isinstance(reply, NotLeader | Unavailable | NoSuchPartition):
                     return reply
                 last = reply
             await asyncio.sleep(self.retry_pause_s)
