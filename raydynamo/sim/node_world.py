@@ -114,6 +114,7 @@ class NodeWorld:
         partitions: int = 4,
         steps: int = 1200,
         keep_trace: bool = False,
+        reuse_former_members: bool = False,
     ) -> None:
         assert nodes >= 3, "a group needs three nodes"
         self.seed = seed
@@ -144,7 +145,9 @@ class NodeWorld:
         self.down_until: dict[str, float] = {}
         self.clients = [Client() for _ in range(CLIENTS)]
         self.readers = [Client() for _ in range(READERS)]
-        self.reconfigurer = NodeReconfigurer(self, self.faults.reconfig_rate)
+        self.reconfigurer = NodeReconfigurer(
+            self, self.faults.reconfig_rate, reuse_former_members=reuse_former_members
+        )
         self.request_seq = 0
         self._start()
 
