@@ -12,7 +12,8 @@ import pytest
 from raydynamo.config import config_from_dict
 from raydynamo.consensus.codec import CodecError, decode_batch, encode_batch
 from raydynamo.consensus.membership import Config
-from raydynamo.consensus.messages import Message, SnapshotAck, SnapshotChunk
+from raydynamo.consensus.messages import Heartbeat, Message, SnapshotAck, SnapshotChunk
+from raydynamo.consensus.types import Ballot
 from raydynamo.node.core import NodeCore, NodeLimits, WriteWaiter
 from raydynamo.node.replies import Applied
 from raydynamo.node.transfers import OutgoingTransfer, SnapshotPump
@@ -110,11 +111,11 @@ def test_duplicated_and_reordered_chunks_are_ignored_by_sequence_number() -> Non
     assert outbox.acks()[-1] == SnapshotAck("c", b"t1", chunks[-1].seq, True)  # last, again
 
 
-def test_a_chunk_of_a_transfer_the_receiver_did_not_open_is_dropped() -> None:
+def test_a_chunk_of_a_transfer_the_receiver_did_not_open_is_dropped_and_refused() -> None:
     core, outbox = receiver()
     chunks, _ = source_chunks()
-    send(core, chunks[3])
-    assert outbox.acks() == [] and staged(core) == []
+    send(core, chunks[3])  # e.g. this node restarted in the middle: its sender must stop
+    assert outbox.acks() == [SnapshotAck("c", b"t1", 3, False)] and staged(core) == []
     assert core.snapshot_stats.chunks_dropped == 1
 
 
@@ -169,7 +170,7 @@ def test_a_stalled_transfer_is_abandoned_and_the_next_one_starts_from_scratch() 
     core.tick(1.0 + STALL_S + 0.1)
     assert staged(core) == [] and core.replicas["p0"].incoming is None
     send(core, chunks[2], now=10.0)  # the old transfer carries on: nobody expects it
-    assert outbox.acks()[-1].seq == 1
+    assert outbox.acks()[-1] == SnapshotAck("c", b"t1", 2, False)
     other, source = source_chunks(items=30, transfer_id=b"t9", sender="b")
     for chunk in other:
         send(core, chunk, now=11.0)
@@ -187,6 +188,24 @@ def test_another_nodes_transfer_waits_but_the_same_node_may_start_over() -> None
     for chunk in restarted:
         send(core, chunk)
     assert core.partition_state("p0")[1] == state_pairs(source, KEYS)
+
+
+def test_the_leader_s_transfer_replaces_one_from_another_node() -> None:
+    """An old leader's transfer may never finish (it was removed, its partition dropped): the
+    leader the replica follows need not wait for it to stall."""
+    core, outbox = receiver()
+    chunks, _ = source_chunks(sender="b")
+    send(core, chunks[0])
+    heartbeat = Heartbeat("a", Ballot(7, "a"), 0, 1.0)
+    core.receive("a", encode_batch([("p0", heartbeat)]), 1.0)
+    core.flush(1.0)
+    assert core.replicas["p0"].replica.leader_id == "a"
+    mine, source = source_chunks(items=60, transfer_id=b"t7", sender="a")
+    for chunk in mine:
+        send(core, chunk)
+    assert core.partition_state("p0")[1] == state_pairs(source, KEYS)
+    send(core, chunks[1])  # the old one goes on: refused, so that its sender stops
+    assert outbox.acks()[-1] == SnapshotAck("c", b"t1", 1, False)
 
 
 def test_a_new_transfer_in_the_round_that_installs_the_last_one_waits() -> None:

@@ -10,10 +10,13 @@ asks again at its next retransmit).
 Receiving. ``SnapshotChunk``s are written as they come (one bounded, unsynced batch each) into the
 partition's staging generation (``partition.keys``: the live generation plus one), which reads
 never look at. Chunk 0 opens a transfer when the replica needs it (not a leader, and the snapshot
-is past its applied slot) and no other live transfer from another node is under way; a new
-transfer from the *same* node replaces its earlier one (that sender restarted or gave up). Any
+is past its applied slot) and no other live transfer is under way; a new transfer replaces the
+open one when it comes from the same node (that sender restarted or gave up) or from the leader
+the replica follows (an old leader's transfer may never finish). Any
 other chunk must be the next one of the open transfer: a duplicate is acknowledged again, one
-out of order or of a transfer not open here is dropped. The running CRC32C of the pairs must match
+out of order is dropped, one of a transfer not open here (never opened, abandoned, or opened
+before this node restarted) is dropped and refused, so that its sender stops at once instead of
+waiting out ``snapshot_stall_s``. The running CRC32C of the pairs must match
 the sender's (``SnapshotChunk.digest``), or the transfer is abandoned. When the last chunk is
 staged, the core hands its replica an ``InstallSnapshot`` (the consensus core applies its own
 rules), and the round that persists the install also switches the live generation and
@@ -126,16 +129,13 @@ class SnapshotsMixin:
             return True  # the last chunk again: its acknowledgement was lost
         if incoming is None or chunk.transfer_id != incoming.transfer_id:
             if chunk.seq != 0:
-                return None  # a transfer this replica did not open
+                self.snapshot_stats.chunks_dropped += 1
+                return False  # not opened here (or abandoned, or lost in a restart): stop it
             if incoming is not None and incoming.complete:
                 return None  # the staged one is being installed this round
             if not self._wants_snapshot(hosted, chunk.last_slot):
                 return False
-            if (
-                incoming is not None
-                and incoming.source != chunk.sender
-                and now - incoming.progress_at <= self.limits.snapshot_stall_s
-            ):
+            if incoming is not None and not self._may_replace(hosted, incoming, chunk, now):
                 return False  # another node's transfer is under way
             staging = hosted.keys.at(hosted.keys.generation + 1)
             incoming = IncomingTransfer(
@@ -161,6 +161,22 @@ class SnapshotsMixin:
         if chunk.last:
             return self._hand_install(hosted, incoming, chunk, now)
         return True
+
+    def _may_replace(
+        self: NodeCore,
+        hosted: HostedReplica,
+        incoming: IncomingTransfer,
+        chunk: SnapshotChunk,
+        now: float,
+    ) -> bool:
+        """Whether a new transfer's first chunk may replace the open transfer: it comes from
+        the same node (which restarted or gave up), from the leader the replica follows, or
+        the open one went silent."""
+        return (
+            incoming.source == chunk.sender
+            or hosted.replica.leader_id == chunk.sender
+            or now - incoming.progress_at > self.limits.snapshot_stall_s
+        )
 
     def _chunk_checks(self: NodeCore, incoming: IncomingTransfer, chunk: SnapshotChunk) -> bool:
         if not all(is_state_suffix(suffix) for suffix, _ in chunk.pairs):

@@ -7,7 +7,7 @@ duplicates, corrupts, truncates and forges frames. Clients increment counters wi
 strongly. Faults: disk failpoints, crashes at any time (and so at every point of a round),
 restarts, partitions, clock-rate changes, spurious elections, member replacements, and crashes of
 nodes that are sending or receiving a snapshot. Logs are compacted after a few slots and
-snapshots cut into chunks of a few hundred bytes, so replicas that fall behind get snapshots of
+snapshots cut into chunks of 1-4 KB, so replicas that fall behind get snapshots of
 several chunks, which the network damages like any frame. After 75% of
 the steps the world turns quiet (faults off, everything healed and restarted) and at the end every
 partition must have converged (``node_checker``). Everything random comes from one
@@ -139,7 +139,7 @@ class NodeWorld:
         self.network = FrameNetwork(self.rng, self.faults.frames)
         limits = NodeLimits(
             sync_writes=True,
-            snapshot_chunk_bytes=self.rng.choice([512, 1024, 4096]),
+            snapshot_chunk_bytes=self.rng.choice([1024, 2048, 4096]),
             snapshot_stall_s=self.rng.choice([0.3, 0.6, 1.2]),
         )
         transfers_max = self.rng.choice([1, 2])
