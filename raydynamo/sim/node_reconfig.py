@@ -11,7 +11,7 @@ A replacement is never a node that hosted the partition before (unless ``reuse_f
 re-adding a former member as a new, empty replica is unsafe today. A member that missed the
 removal and the re-addition still counts the node in the configuration it knows, and the empty
 replica, having forgotten what it accepted there, promises to it: the stale member wins an
-election with it and fills slots that were chosen long ago with no-ops (seed 9 with
+election with it and fills slots that were chosen long ago with no-ops (seed 255 with
 ``--reuse-former-members`` shows it). Fixing that belongs to the membership rules.
 Pure: no ray, no rocksdict.
 """
