@@ -129,6 +129,25 @@ class NodeConfig(_Frozen):
         description="Bytes of writes and peer frames queued for a node's core thread; more "
         "client writes are refused at once with ThrottlingException.",
     )
+    snapshot_chunk_bytes: int = Field(
+        1 << 20,
+        ge=1 << 12,
+        description="Bytes of state one snapshot chunk carries (one item or first result "
+        "larger than this travels alone); a transfer holds about one chunk in memory at each "
+        "end, whatever the partition's size.",
+    )
+    snapshot_transfers_max: int = Field(
+        2,
+        ge=1,
+        description="Snapshot transfers one storage node sends at once (a thread each); more "
+        "requests wait for the replicas to ask again.",
+    )
+    snapshot_stall_s: float = Field(
+        10.0,
+        gt=0,
+        description="A snapshot transfer that makes no progress for this long is abandoned at "
+        "both ends (its staged chunks deleted) and retried from scratch.",
+    )
 
 
 class RouterConfig(_Frozen):

@@ -51,6 +51,13 @@ class RayTransport:
         self.lock = threading.Lock()
 
     def call(self, peer: str, sender: str, frame: bytes) -> bytes:
+        return self._call(peer, "deliver", sender, frame)
+
+    def call_snapshot(self, peer: str, sender: str, frame: bytes) -> bytes:
+        """A snapshot chunk to ``peer`` (from a snapshot thread, never the core thread)."""
+        return self._call(peer, "snapshot_chunk", sender, frame)
+
+    def _call(self, peer: str, method: str, sender: str, frame: bytes) -> bytes:
         with self.lock:
             handle = self.handles.get(peer)
         if handle is None:
@@ -58,7 +65,8 @@ class RayTransport:
             with self.lock:
                 self.handles[peer] = handle
         try:
-            return ray.get(handle.deliver.remote(sender, frame), timeout=PEER_CALL_TIMEOUT_S)
+            ref = getattr(handle, method).remote(sender, frame)
+            return ray.get(ref, timeout=PEER_CALL_TIMEOUT_S)
         except Exception:
             with self.lock:
                 self.handles.pop(peer, None)
@@ -232,3 +240,9 @@ class StorageNodeActor:
             return False
         self.host.host_partition(partition_id, tuple(members), joining)
         return True
+
+    @ray.method(concurrency_group="peers")
+    def snapshot_chunk(self, sender: str, frame: bytes) -> bytes:
+        """A chunk of a snapshot a peer streams to a replica here; the reply carries its
+        acknowledgement (and whatever else this node has for that peer)."""
+        return self.host.deliver(sender, frame)

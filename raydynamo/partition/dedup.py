@@ -54,8 +54,8 @@ class DedupLedger:
     def __init__(self, keys: PartitionKeys, bounds: DedupBounds) -> None:
         self.keys = keys
         self.bounds = bounds
-        self.time_key = keys.prefix + b"st"
-        self.bytes_key = keys.prefix + b"sb"
+        self.time_key = keys.log_time
+        self.bytes_key = keys.kept_bytes
 
     def log_time_ms(self, view: ReadView) -> int:
         return _u64(view.get(self.time_key))

