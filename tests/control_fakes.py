@@ -18,6 +18,7 @@ from typing import Any
 
 from raydynamo.actors.control_ports import ControlPorts
 from raydynamo.consensus.membership import single_change
+from raydynamo.metadata.member_ids import member_on, node_of
 
 
 @dataclass
@@ -34,7 +35,7 @@ class FakeNode:
     host: str
     alive: bool = True
     directory_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    hosted: set[str] = field(default_factory=set)
+    hosted: dict[str, str] = field(default_factory=dict)  # group -> the member id hosted
 
 
 class FakeNodes:
@@ -48,11 +49,11 @@ class FakeNodes:
     # --- test controls ---------------------------------------------------------------------------
 
     def kill(self, node_id: str) -> None:
-        self.nodes[node_id].alive = False
+        self.nodes[node_of(node_id)].alive = False
 
     def wipe(self, node_id: str) -> None:
         """The node comes back on a new, empty data directory."""
-        node = self.nodes[node_id]
+        node = self.nodes[node_of(node_id)]
         node.directory_id = uuid.uuid4().hex
         node.hosted.clear()
 
@@ -61,6 +62,7 @@ class FakeNodes:
         return [*group.history, group.members]
 
     def _leader(self, group_id: str) -> str | None:
+        """The member id that leads ``group_id`` (a majority of its members can vote)."""
         group = self.groups.get(group_id)
         if group is None:
             return None
@@ -71,14 +73,14 @@ class FakeNodes:
             return group.leader_preference
         return voters[0]
 
-    def _votes(self, node_id: str, group_id: str) -> bool:
-        node = self.nodes.get(node_id)
-        return node is not None and node.alive and group_id in node.hosted
+    def _votes(self, member_id: str, group_id: str) -> bool:
+        node = self.nodes.get(node_of(member_id))
+        return node is not None and node.alive and node.hosted.get(group_id) == member_id
 
     # --- StorageNodes ----------------------------------------------------------------------------
 
     async def identity(self, node_id: str) -> dict[str, Any] | None:
-        node = self.nodes[node_id]
+        node = self.nodes[node_of(node_id)]
         if not node.alive:
             return None
         return {
@@ -91,17 +93,18 @@ class FakeNodes:
         }
 
     async def status(self, node_id: str) -> list[dict[str, Any]] | None:
-        node = self.nodes[node_id]
+        node = self.nodes[node_of(node_id)]
         if not node.alive:
             return None
         out = []
-        for group_id in sorted(node.hosted):
+        for group_id, member_id in sorted(node.hosted.items()):
             group = self.groups[group_id]
-            member = node_id in group.members
+            member = member_id in group.members
             out.append(
                 {
                     "partition_id": group_id,
-                    "role": "leader" if self._leader(group_id) == node_id else "follower",
+                    "member_id": member_id,
+                    "role": "leader" if self._leader(group_id) == member_id else "follower",
                     "members": list(group.members),
                     "config_slot": group.slot if member else -1,
                 }
@@ -111,14 +114,18 @@ class FakeNodes:
     async def host_partition(
         self, node_id: str, directory_id: str, partition_id: str, members: list[str], joining: bool
     ) -> bool:
-        node = self.nodes[node_id]
+        node = self.nodes[node_of(node_id)]
         if not node.alive:
             raise ConnectionError(node_id)
         if directory_id != node.directory_id:
             return False
+        member_id = member_on(node.node_id, members)
+        assert member_id is not None, f"{node.node_id} is not in {members}"
+        if node.hosted.get(partition_id, member_id) != member_id:  # as the real node refuses
+            raise ValueError(f"{node.node_id} hosts {partition_id} as another member")
         if partition_id not in node.hosted:
-            self.host_calls.append((node_id, partition_id, joining))
-            node.hosted.add(partition_id)
+            self.host_calls.append((member_id, partition_id, joining))
+            node.hosted[partition_id] = member_id
         if partition_id not in self.groups:
             assert not joining, "a new group starts with full members"
             self.groups[partition_id] = FakeGroup(tuple(sorted(members)))
@@ -127,9 +134,11 @@ class FakeNodes:
     async def change_members(self, node_id: str, partition_id: str, members: list[str]) -> bool:
         group = self.groups[partition_id]
         target = tuple(sorted(members))
+        leader = self._leader(partition_id)
         if (
-            self._leader(partition_id) != node_id
-            or node_id not in target
+            leader is None
+            or node_of(leader) != node_of(node_id)
+            or leader not in target
             or not single_change(group.members, target)
             or self.refuse_changes(partition_id, target)
         ):
@@ -140,17 +149,18 @@ class FakeNodes:
         return True
 
     async def transfer_leadership(self, node_id: str, partition_id: str, target: str) -> bool:
-        if self._leader(partition_id) != node_id:
+        leader = self._leader(partition_id)
+        if leader is None or node_of(leader) != node_of(node_id):
             return False
         self.groups[partition_id].leader_preference = target
         return True
 
     async def campaign(self, node_id: str, partition_id: str) -> None:
-        if not self.nodes[node_id].alive:
+        if not self.nodes[node_of(node_id)].alive:
             raise ConnectionError(node_id)
 
     async def drop_partition(self, node_id: str, partition_id: str) -> None:
-        self.nodes[node_id].hosted.discard(partition_id)
+        self.nodes[node_of(node_id)].hosted.pop(partition_id, None)
 
     async def set_map_version(self, node_id: str, partition_id: str, map_version: int) -> None:
         self.map_versions[(node_id, partition_id)] = map_version

@@ -20,6 +20,7 @@ import pytest
 from raydynamo.actors import healing
 from raydynamo.actors.controller import INTERNAL_ERROR_MESSAGE, ClusterMismatch, Controller
 from raydynamo.config import RaydynamoConfig, config_from_dict
+from raydynamo.metadata.member_ids import node_of
 from raydynamo.metadata.system_records import (
     CLUSTER_KEY,
     INTENT_PREFIX,
@@ -231,7 +232,7 @@ def test_a_replacement_that_dies_is_rolled_back_and_the_heal_started_again() -> 
             return intent is not None and intent.step.value == "roll_back"
 
         await world.heal_rounds(rolling_back)
-        world.nodes.nodes[first].alive = True  # back, with its data
+        world.nodes.nodes[node_of(first)].alive = True  # back, with its data
         await world.heal_rounds(lambda: lost not in world.members())
         configs = world.nodes.configs(group)
         four = next(i for i, c in enumerate(configs) if len(c) == 4)
@@ -256,10 +257,13 @@ def test_a_node_that_lost_its_directory_rejoins_as_a_new_member() -> None:
         )
         sorted_before = tuple(sorted(before))
         without = tuple(m for m in sorted_before if m != member)
-        assert world.nodes.configs(group)[-2:] == [without, sorted_before]  # out, then back in
-        assert world.members() == before
-        calls = [c for c in world.nodes.host_calls if c[0] == member and c[1] == group]
-        assert calls[-1] == (member, group, True)  # hosted again only as a joining member
+        out, back = world.nodes.configs(group)[-2:]
+        assert out == without  # out first, then back in under a new member id
+        (again,) = set(back) - set(without)
+        assert node_of(again) == member and again != member
+        assert world.members() == tuple(again if m == member else m for m in before)
+        calls = [c for c in world.nodes.host_calls if node_of(c[0]) == member and c[1] == group]
+        assert calls[-1] == (again, group, True)  # hosted again only as a joining member
         assert world.controller.healer.rejoins == 1
 
     run(scenario)
@@ -281,10 +285,15 @@ def test_a_restarted_controller_never_hosts_a_wiped_member_as_a_full_member() ->
                 SYSTEM_PARTITION in world.nodes.nodes[member].hosted and not world.intents_stored()
             )
         )
-        calls = [c for c in world.nodes.host_calls if c[:2] == (member, SYSTEM_PARTITION)]
-        assert calls == [(member, SYSTEM_PARTITION, False), (member, SYSTEM_PARTITION, True)]
+        calls = [
+            c
+            for c in world.nodes.host_calls
+            if node_of(c[0]) == member and c[1] == SYSTEM_PARTITION
+        ]
+        assert [c[2] for c in calls] == [False, True]  # full member once, then joining only
+        assert calls[0][0] == member and node_of(calls[1][0]) == member != calls[1][0]
         configs = world.nodes.configs(SYSTEM_PARTITION)
-        assert member not in configs[-2] and member in configs[-1]
+        assert member not in configs[-2] and calls[1][0] in configs[-1]
 
     run(scenario)
 

@@ -37,8 +37,12 @@ def replacing(step: HealStep = HealStep.ADD, slot_seen: int = -1) -> HealIntent:
     return dataclasses.replace(intent, step=step, config_slot_seen=slot_seen)
 
 
+NEW_SN1 = "sn1#2"  # sn1 again, as a new member (metadata.member_ids)
+REJOINED = ("sn0", NEW_SN1, "sn2")
+
+
 def rejoining(step: HealStep = HealStep.REMOVE, slot_seen: int = -1) -> HealIntent:
-    intent = start_heal("t.0", "T", BEFORE, "sn1", "sn1")
+    intent = start_heal("t.0", "T", BEFORE, "sn1", NEW_SN1)
     return dataclasses.replace(intent, step=step, config_slot_seen=slot_seen)
 
 
@@ -185,29 +189,29 @@ REJOIN_CASES = [
         HealStep.REMOVE,
     ),
     (
-        "removal chosen: host it joining and add it back",
+        "removal chosen: host it joining under a new member id and add it",
         rejoining(),
         report(4, "sn0", "sn2"),
         EVERYONE,
         BEFORE,
-        AddMember("sn1", tuple(S(BEFORE))),
+        AddMember(NEW_SN1, tuple(S(REJOINED))),
         HealStep.ADD,
     ),
     (
-        "added back: publish a new map version",
+        "added back: publish the new member",
         rejoining(HealStep.ADD),
-        report(6, *BEFORE),
+        report(6, *REJOINED),
         EVERYONE,
         BEFORE,
-        Publish(BEFORE),
+        Publish(REJOINED),
         HealStep.PUBLISH,
     ),
     (
         "published: finish",
         rejoining(HealStep.PUBLISH),
-        report(6, *BEFORE),
+        report(6, *REJOINED),
         EVERYONE,
-        BEFORE,
+        REJOINED,
         Finish(),
         HealStep.PUBLISH,
     ),
@@ -221,12 +225,21 @@ REJOIN_CASES = [
         HealStep.ADD,
     ),
     (
-        "the group as it was, step add: never taken as added back (the slot guard)",
+        "a stale report of the group as it was: never taken for progress (the slot guard)",
         rejoining(HealStep.ADD, slot_seen=4),
         report(0, *BEFORE),
         EVERYONE,
         BEFORE,
         Wait,
+        HealStep.ADD,
+    ),
+    (
+        "the old member id is never added back",
+        rejoining(HealStep.ADD),
+        report(5, "sn0", "sn1", "sn2"),
+        EVERYONE,
+        BEFORE,
+        Abandon,
         HealStep.ADD,
     ),
 ]

@@ -40,6 +40,8 @@ def test_seeded_node_runs_find_no_violation_with_every_fault_injected() -> None:
     assert sum(r.foreign_frames for r in results) > SEEDS
     assert sum(r.crashes for r in results) > SEEDS
     assert sum(r.reconfigurations for r in results) > SEEDS
+    # Nodes that hosted a partition before are added again, as new members (member ids).
+    assert sum(r.former_nodes_readded for r in results) > SEEDS // 4
     # Snapshots of several chunks in most runs, with nodes crashing in the middle of them.
     assert sum(r.snapshot_transfers_completed for r in results) > 3 * SEEDS
     assert sum(r.snapshots_installed for r in results) > 3 * SEEDS
@@ -159,3 +161,18 @@ def test_checker_catches_an_install_that_keeps_the_old_state(
 
     monkeypatch.setattr(node_snapshots.SnapshotsMixin, "_install", slot_only)
     assert caught_within(20), "an install that kept the old data went unnoticed"
+
+
+def test_checker_catches_a_former_member_added_again_under_its_old_id(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found by this simulation: a node added again to a group it had left, under its old id,
+    is an acceptor that forgot. A member that missed the removal and the re-addition counts it
+    in the configuration it knows, wins an election with it and overwrites chosen slots. Member
+    ids (``metadata.member_ids``) make every added replica a new member."""
+    from raydynamo.sim import node_reconfig
+
+    monkeypatch.setattr(node_reconfig, "new_member_id", lambda node_id, token=None: node_id)
+    assert any(NodeWorld(seed).run().violations for seed in range(100, 400)), (
+        "re-adding a member under its old id went unnoticed"
+    )

@@ -25,6 +25,7 @@ from ray.exceptions import ActorDiedError
 from raydynamo.actors.group_client import GroupClient
 from raydynamo.actors.metadata_shard import metadata_shard_name
 from raydynamo.actors.storage_node import storage_actor_name
+from raydynamo.metadata.member_ids import node_of
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,7 @@ class CachedGroupClient(GroupClient):
 
         async def hosts_group(node_id: str) -> bool:
             try:
-                handle = await self.cache.get(storage_actor_name(node_id))
+                handle = await self.cache.get(storage_actor_name(node_of(node_id)))
                 status = await asyncio.wait_for(handle.status.remote(), PROBE_TIMEOUT_S)
             except Exception:  # down, restarting or not started: calls to it fail and move on
                 return True
@@ -152,7 +153,7 @@ class CachedGroupClient(GroupClient):
             self.leader = None
 
     async def _handle(self, node_id: str) -> Any:
-        handle = self.cache.cached(storage_actor_name(node_id))
+        handle = self.cache.cached(storage_actor_name(node_of(node_id)))
         if handle is None or node_id in self.passed_over:
             raise HandleNotResolved(node_id)
         return handle
@@ -164,7 +165,9 @@ class RayStorageNodes:
         self.handles = ActorHandles(namespace)
 
     async def _call(self, node_id: str, method: str, *args: Any, timeout_s: float) -> Any:
-        name = storage_actor_name(node_id)
+        """Call the storage node ``node_id`` lives on (a node id, or a member id of a replica
+        there: ``metadata.member_ids``)."""
+        name = storage_actor_name(node_of(node_id))
         handle = await self.handles.get(name)
         try:
             return await asyncio.wait_for(getattr(handle, method).remote(*args), timeout_s)

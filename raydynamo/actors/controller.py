@@ -40,6 +40,7 @@ from raydynamo.actors.healing import Healer
 from raydynamo.actors.metadata_shard import shard_of
 from raydynamo.api.errors import ClientError, InternalServerError
 from raydynamo.config import RaydynamoConfig, config_from_dict
+from raydynamo.metadata.member_ids import node_of
 from raydynamo.metadata.partition_map import PartitionMap, PartitionRange, even_ranges
 from raydynamo.metadata.placement import NodeInfo, assess_group, place_partitions
 from raydynamo.metadata.sizing import PartitionSizing, initial_partitions_for
@@ -243,14 +244,18 @@ class Controller:
         led. Members that are down, or refuse (their directory changed), are left to the
         healer; a majority must host it."""
         deadline = self.clock() + HOST_DEADLINE_S
-        live = [m for m in members if self.nodes.get(m, {}).get("alive", True)]
+        live = [m for m in members if self.nodes.get(node_of(m), {}).get("alive", True)]
         hosted: list[str] = []
         settled: set[str] = set()
         while True:
             for member in [m for m in live if m not in settled]:
                 try:
                     ok = await self.ports.nodes.host_partition(
-                        member, self.directory_of(member), partition_id, list(members), False
+                        member,
+                        self.directory_of(node_of(member)),
+                        partition_id,
+                        list(members),
+                        False,
                     )
                 except Exception as err:  # restarting or not registered yet: try again
                     log.info("%s not hosted on %s: %s", partition_id, member, type(err).__name__)
@@ -325,8 +330,9 @@ class Controller:
         for partition_map in self.maps.values():
             for partition in partition_map.partitions:
                 for member in partition.members:
-                    replicas[member] = replicas.get(member, 0) + 1
-                leaders[partition.members[0]] = leaders.get(partition.members[0], 0) + 1
+                    replicas[node_of(member)] = replicas.get(node_of(member), 0) + 1
+                first = node_of(partition.members[0])
+                leaders[first] = leaders.get(first, 0) + 1
         return [
             NodeInfo(
                 node_id,
@@ -501,7 +507,7 @@ class Controller:
             "leader": leaders[0] if leaders else None,
             "zones_distinct": placement.zones_distinct,
             "note": placement.note,
-            "healthy": all(m in seen for m in partition.members) and bool(leaders),
+            "healthy": all(node_of(m) in seen for m in partition.members) and bool(leaders),
         }
 
 

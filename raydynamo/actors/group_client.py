@@ -29,6 +29,7 @@ from typing import Any
 import ray
 
 from raydynamo.actors.storage_node import storage_actor_name
+from raydynamo.metadata.member_ids import node_of
 from raydynamo.node.replies import (
     Applied,
     NoSuchPartition,
@@ -148,11 +149,12 @@ class GroupClient:
     def _named_actor(self, node_id: str) -> Any:
         return ray.get_actor(storage_actor_name(node_id), namespace=self.namespace)
 
-    async def _handle(self, node_id: str) -> Any:
-        handle = self.handles.get(node_id)
+    async def _handle(self, member_id: str) -> Any:
+        """The actor handle of the storage node a member lives on (``metadata.member_ids``)."""
+        handle = self.handles.get(member_id)
         if handle is None:
-            handle = await asyncio.to_thread(self.lookup, node_id)
-            self.handles[node_id] = handle
+            handle = await asyncio.to_thread(self.lookup, node_of(member_id))
+            self.handles[member_id] = handle
         return handle
 
     async def _call(self, node_id: str, method: str, *args: Any) -> Any:

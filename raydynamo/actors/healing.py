@@ -44,6 +44,7 @@ from raydynamo.metadata.healing import (
     plan_heal,
     start_heal,
 )
+from raydynamo.metadata.member_ids import member_on, new_member_id, node_of
 from raydynamo.metadata.partition_map import PartitionMap, PartitionRange
 from raydynamo.metadata.placement import replacement_for
 from raydynamo.metadata.storage_hosts import StorageNodeRecord
@@ -109,7 +110,7 @@ class Healer:
         dead = self.dead_nodes()
         await self._rejoin_lost_directories()
         for group_id, members, table in self.groups():
-            lost = [m for m in members if m in dead]
+            lost = [m for m in members if node_of(m) in dead]
             if lost and group_id not in self.intents:
                 await self._start_replacement(group_id, members, lost[0], table)
         for group_id, intent in list(self.intents.items()):
@@ -120,10 +121,11 @@ class Healer:
     async def _start_replacement(
         self, group_id: str, members: tuple[str, ...], lost: str, table: str | None
     ) -> None:
-        replacement = replacement_for(list(members), lost, self.controller.node_infos())
-        if replacement is None:
+        node = replacement_for(list(members), lost, self.controller.node_infos())
+        if node is None:
             log.warning("%s lost %s and no node can take its place", group_id, lost)
             return
+        replacement = new_member_id(node)  # a new member, even on a node that hosted it once
         log.warning("%s: replacing %s by %s", group_id, lost, replacement)
         await self._store(start_heal(group_id, table, members, lost, replacement))
 
@@ -138,12 +140,14 @@ class Healer:
             present = {replica["partition_id"] for replica in hosted}
             pending = False
             for group_id, members, table in self.groups():
-                if node_id not in members or group_id in present:
+                member = member_on(node_id, members)
+                if member is None or group_id in present:
                     continue
                 pending = True
                 if group_id not in self.intents:
                     log.warning("%s lost its data directory: it rejoins %s", node_id, group_id)
-                    await self._store(start_heal(group_id, table, members, node_id, node_id))
+                    rejoin = start_heal(group_id, table, members, member, new_member_id(node_id))
+                    await self._store(rejoin)
             if not pending:
                 info = controller.nodes[node_id]
                 record = StorageNodeRecord(str(info["host"]), str(info["directory_id"]))
@@ -175,8 +179,8 @@ class Healer:
                     [_config_in(s, intent.group_id) for s in statuses.values()]
                 )
                 usable = self.usable()
-                if intent.rejoin and intent.lost not in self.dead_nodes():
-                    usable.add(intent.lost)  # its new, empty directory is what it rejoins with
+                if intent.rejoin and node_of(intent.lost) not in self.dead_nodes():
+                    usable.add(node_of(intent.lost))  # it rejoins with its new, empty directory
                 decision = plan_heal(intent, reported, usable, self._published(intent))
                 if decision.intent != intent:
                     await self._store(decision.intent)
@@ -212,7 +216,7 @@ class Healer:
         elif isinstance(action, Publish):
             await self._publish(intent, action.members)
         elif isinstance(action, AddMember):
-            await self._host_joining(intent, action)
+            await self._host_joining(intent, action, reported, statuses)
             await self._change(intent, action.config, reported, statuses, leaving=None)
         elif isinstance(action, RemoveMember):
             await self._change(intent, action.config, reported, statuses, leaving=action.member)
@@ -232,12 +236,28 @@ class Healer:
                 return partition.members
         return ()
 
-    async def _host_joining(self, intent: HealIntent, action: AddMember) -> None:
+    async def _host_joining(
+        self,
+        intent: HealIntent,
+        action: AddMember,
+        reported: ReportedConfig | None,
+        statuses: dict[str, list[dict[str, Any]]],
+    ) -> None:
         controller = self.controller
         member = action.member
-        directory_id = str(controller.nodes.get(member, {}).get("directory_id", ""))
+        node = node_of(member)
+        # The node may still keep an older incarnation of the group (a replacement rolled back,
+        # a member removed and not swept yet): out of the chosen configuration, it goes first.
+        chosen = reported.members if reported is not None else frozenset()
+        for replica in statuses.get(member) or await controller.ports.nodes.status(node) or ():
+            older = replica.get("member_id", node)
+            if replica["partition_id"] == intent.group_id and older != member:
+                if older in chosen:
+                    raise RuntimeError(f"{older} is still a member of {intent.group_id}")
+                await controller.ports.nodes.drop_partition(node, intent.group_id)
+        directory_id = str(controller.nodes.get(node, {}).get("directory_id", ""))
         if not intent.rejoin:
-            directory_id = controller.directory_of(member)
+            directory_id = controller.directory_of(node)
         hosted = await controller.ports.nodes.host_partition(
             member, directory_id, intent.group_id, list(action.config), True
         )
@@ -277,7 +297,9 @@ class Healer:
                 if mine is None or mine["role"] != "leader":
                     continue
                 try:
-                    if node_id == leaving:  # a leader does not remove itself: hand over first
+                    if (
+                        mine.get("member_id", node_id) == leaving
+                    ):  # a leader does not remove itself: hand over first
                         others = [m for m in target if m != node_id]
                         await nodes.transfer_leadership(node_id, intent.group_id, others[0])
                     else:
@@ -330,21 +352,24 @@ class Healer:
             hosted = await nodes.status(node_id)
             for replica in hosted or ():
                 group_id = replica["partition_id"]
+                member = replica.get("member_id", node_id)
                 members = groups.get(group_id)
-                if group_id in self.intents or (members is not None and node_id in members):
+                if group_id in self.intents or (members is not None and member in members):
                     continue
-                if members is not None and node_id in await self._current_config(group_id, members):
-                    continue
+                if members is not None:
+                    current = await self._current_config(group_id, members)
+                    if current is None or member in current:
+                        continue  # a current member (or nobody can say): never dropped
                 log.warning("dropping orphan replica of %s on %s", group_id, node_id)
                 await nodes.drop_partition(node_id, group_id)
 
-    async def _current_config(self, group_id: str, members: tuple[str, ...]) -> set[str]:
-        """The newest configuration of ``group_id`` its members report (every node, when none
+    async def _current_config(self, group_id: str, members: tuple[str, ...]) -> set[str] | None:
+        """The newest configuration of ``group_id`` its members report (None when none
         answers: then nothing is dropped)."""
         nodes = self.controller.ports.nodes
         reports = [_config_in(await nodes.status(m), group_id) for m in members]
         newest = newest_config(reports)
-        return set(newest.members) if newest is not None else set(self.controller.nodes)
+        return set(newest.members) if newest is not None else None
 
 
 def _config_in(status: list[dict[str, Any]] | None, group_id: str) -> ReportedConfig | None:

@@ -22,6 +22,7 @@ from typing import Any
 
 from raydynamo.consensus.codec import encode_batch
 from raydynamo.consensus.messages import SnapshotAck
+from raydynamo.metadata.member_ids import node_of
 from raydynamo.node.transfers import OutgoingTransfer, TransferCounts
 
 log = logging.getLogger(__name__)
@@ -150,13 +151,13 @@ class SnapshotLinks:
             chunk = transfer.chunk_to_send(now)  # the read, off the core thread
             frame = encode_batch([(transfer.partition_id, chunk)])
             try:
-                reply = self.transport.call_snapshot(transfer.peer, self.node_id, frame)
+                reply = self.transport.call_snapshot(node_of(transfer.peer), self.node_id, frame)
             except Exception as err:  # the peer is down or restarting: resend after a pause
                 log.debug("snapshot chunk to %s failed: %r", transfer.peer, err)
                 self._wait(transfer, self.resend_s)
                 continue
             if reply:
-                self.on_reply(transfer.peer, reply)
+                self.on_reply(node_of(transfer.peer), reply)
 
     def _wait(self, transfer: OutgoingTransfer, timeout_s: float) -> None:
         """Until an acknowledgement for ``transfer`` arrives, it is stopped, or ``timeout_s``."""

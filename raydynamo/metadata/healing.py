@@ -19,9 +19,12 @@ majorities never exist, see ``consensus.membership``):
   If the replacement dies before the heal finishes, the heal *rolls back*: the replacement is
   removed again (if it was added) and the intent is abandoned; the next health round starts a
   new heal with a new replacement.
-- **rejoin** (``replacement == lost``; the member lost its data directory but runs): remove it,
-  then add it back as a new, empty, joining member, then publish. It never answers as the
-  acceptor it was, because it is out of the group before it hosts the group again.
+- **rejoin** (the replacement is a new member id on the lost member's own node: the member lost
+  its data directory but runs): remove it, then add the node back under its new member id
+  (``metadata.member_ids``) as an empty, joining member, then publish. Nothing the old member
+  promised or accepted is ever counted for the new one.
+
+Members are member ids; ``usable`` holds storage node ids.
 
 Decisions, replacement heal (C = the chosen configuration, L = lost, R = replacement)::
 
@@ -36,15 +39,14 @@ Decisions, replacement heal (C = the chosen configuration, L = lost, R = replace
     L not in C, R not in C                step add: host R joining, then add R
     anything else                         abandon (the group changed under the heal)
 
-Rejoin heal::
+Rejoin heal (R: the new member id on L's node)::
 
-    C holds a member X not in before      remove X
+    C == before - L + R                   publish it (unless the map already does), then finish
+    C holds a member X not in before + R  remove X
     step remove, L in C                   remove L
     step remove, L not in C               step add (the removal is chosen)
-    step add, L not in C, L usable        host L joining, then add L
-    step add, L not in C, L not usable    abandon (a replacement heal follows)
-    step add, L in C                      step publish: publish (a new map version, same members)
-    step publish, L in C                  finish
+    step add, C == before - L, R usable   host R joining, then add R
+    step add, C == before - L, R unusable abandon (a replacement heal follows)
 
 Reports older than the newest configuration slot the intent has seen are stale (a lagging
 member) and answered with ``Wait``: decisions only ever move forward. Pure: no ray, no rocksdict.
@@ -56,6 +58,8 @@ import dataclasses
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from enum import StrEnum
+
+from raydynamo.metadata.member_ids import node_of
 
 NO_SLOT_SEEN = -1
 
@@ -79,11 +83,12 @@ class HealIntent:
 
     def __post_init__(self) -> None:
         assert self.lost in self.members_before, "the lost member is a member"
-        assert self.replacement == self.lost or self.replacement not in self.members_before
+        assert self.replacement not in self.members_before, "a replacement is a new member"
 
     @property
     def rejoin(self) -> bool:
-        return self.replacement == self.lost
+        """The lost member's own node comes back, as a new member (it lost its directory)."""
+        return node_of(self.replacement) == node_of(self.lost)
 
     @property
     def members_after(self) -> tuple[str, ...]:
@@ -128,7 +133,7 @@ def start_heal(
     group_id: str, table: str | None, members: Sequence[str], lost: str, replacement: str
 ) -> HealIntent:
     """A new intent: a replacement heal starts by adding, a rejoin by removing."""
-    step = HealStep.REMOVE if replacement == lost else HealStep.ADD
+    step = HealStep.REMOVE if node_of(replacement) == node_of(lost) else HealStep.ADD
     return HealIntent(group_id, table, tuple(members), lost, replacement, step)
 
 
@@ -223,7 +228,7 @@ def _plan_replacement(
     lost, new = intent.lost, intent.replacement
     if chosen == frozenset(intent.members_after):
         return _publish(intent, published)
-    if intent.step is HealStep.ROLL_BACK or new not in usable:
+    if intent.step is HealStep.ROLL_BACK or node_of(new) not in usable:
         if new in chosen:
             return _remove(intent, chosen, new, HealStep.ROLL_BACK)
         if intent.step is HealStep.ROLL_BACK:
@@ -240,27 +245,26 @@ def _plan_replacement(
     return _changed(intent, chosen)
 
 
-def _plan_rejoin(intent: HealIntent, chosen: frozenset[str], usable: Set[str]) -> HealDecision:
-    member = intent.lost
+def _plan_rejoin(
+    intent: HealIntent, chosen: frozenset[str], usable: Set[str], published: Sequence[str]
+) -> HealDecision:
+    old, new = intent.lost, intent.replacement
     before = frozenset(intent.members_before)
-    strays = chosen - before
+    if chosen == frozenset(intent.members_after):
+        return _publish(intent, published)
+    strays = chosen - before - {new}
     if strays:
         return _remove(intent, chosen, min(strays), intent.step)
     if intent.step is HealStep.REMOVE:
         if chosen == before:
-            return _remove(intent, chosen, member, HealStep.REMOVE)
-        if chosen != before - {member}:
+            return _remove(intent, chosen, old, HealStep.REMOVE)
+        if chosen != before - {old}:
             return _changed(intent, chosen)
         intent = dataclasses.replace(intent, step=HealStep.ADD)
-    if chosen == before - {member}:
-        if member not in usable:
-            return HealDecision(intent, Abandon(f"{member} died while rejoining"))
-        return _add(intent, chosen, member)
-    if chosen == before and intent.step is HealStep.PUBLISH:
-        return HealDecision(intent, Finish())
-    if chosen == before:  # the map's members do not change: publish once, for the new version
-        publishing = dataclasses.replace(intent, step=HealStep.PUBLISH)
-        return HealDecision(publishing, Publish(intent.members_after))
+    if chosen == before - {old}:
+        if node_of(new) not in usable:
+            return HealDecision(intent, Abandon(f"{new} died while rejoining"))
+        return _add(intent, chosen, new)
     return _changed(intent, chosen)
 
 
@@ -277,5 +281,5 @@ def plan_heal(
         return HealDecision(intent, Wait(f"stale report from {intent.group_id}"))
     seen = dataclasses.replace(intent, config_slot_seen=reported.slot)
     if intent.rejoin:
-        return _plan_rejoin(seen, reported.members, usable)
+        return _plan_rejoin(seen, reported.members, usable, published)
     return _plan_replacement(seen, reported.members, usable, published)

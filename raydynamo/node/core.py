@@ -51,6 +51,7 @@ from raydynamo.consensus.replica import NotLeader as CoreNotLeader
 from raydynamo.consensus.replica import Overloaded as CoreOverloaded
 from raydynamo.consensus.replica import Replica
 from raydynamo.consensus.types import Ballot, Ready, Role, Settings, Value
+from raydynamo.metadata.member_ids import member_on, node_of
 from raydynamo.node.replies import (
     Applied,
     NoSuchPartition,
@@ -86,6 +87,7 @@ class Outbox(Protocol):
     def post(self, peer: str, partition_id: str, message: Message) -> None: ...
 
 
+# Told of every chosen slot this node is about to apply (the simulator's checker listens).
 ApplyObserver = Callable[[str, int, Value], None]
 
 
@@ -218,20 +220,31 @@ class NodeCore(SnapshotsMixin):
         for key, value in self.engine.scan(CATALOG_PREFIX, end):
             partition_id = key[len(CATALOG_PREFIX) :].decode()
             entry = msgpack.unpackb(value, raw=False)
-            self._open(partition_id, tuple(entry["members"]), bool(entry.get("joining")), now)
+            members = tuple(entry["members"])
+            member_id = entry.get("member_id") or self.node_id  # older catalogs: the node's id
+            self._open(partition_id, members, bool(entry.get("joining")), now, member_id)
 
     def host(self, partition_id: str, members: tuple[str, ...], joining: bool, now: float) -> None:
-        """Start hosting a replica of ``partition_id`` in group ``members`` (node ids);
-        ``joining`` for a replica added to a running group (it learns the group from the log)."""
-        if partition_id in self.replicas:
-            return
-        if self.node_id not in members:
+        """Start hosting a replica of ``partition_id`` in group ``members`` (member ids, one of
+        them on this node: ``metadata.member_ids``); ``joining`` for a replica added to a
+        running group (it learns the group from the log). A node already hosting the partition
+        as another member (an older incarnation not dropped yet) refuses."""
+        member_id = member_on(self.node_id, members)
+        if member_id is None:
             raise ValueError(f"{self.node_id} is not a member of {members}")
+        hosted = self.replicas.get(partition_id)
+        if hosted is not None:
+            if hosted.replica.replica_id != member_id:
+                raise ValueError(
+                    f"{self.node_id} hosts {partition_id} as {hosted.replica.replica_id}, "
+                    f"not as {member_id}: drop it first"
+                )
+            return
         batch = WriteBatch()
-        entry = {"members": list(members), "joining": joining}
+        entry = {"members": list(members), "joining": joining, "member_id": member_id}
         batch.put(catalog_key(partition_id), msgpack.packb(entry))
         self._write(batch, sync=True)
-        self._open(partition_id, tuple(members), joining, now)
+        self._open(partition_id, tuple(members), joining, now, member_id)
 
     def drop(self, partition_id: str) -> None:
         """Stop hosting ``partition_id`` and delete everything this node kept of it."""
@@ -249,16 +262,23 @@ class NodeCore(SnapshotsMixin):
         self.dirty.discard(partition_id)
         self.map_versions.pop(partition_id, None)
 
-    def _open(self, partition_id: str, members: tuple[str, ...], joining: bool, now: float) -> None:
+    def _open(
+        self,
+        partition_id: str,
+        members: tuple[str, ...],
+        joining: bool,
+        now: float,
+        member_id: str,
+    ) -> None:
         keys = PartitionKeys(partition_id)
         keys = keys.at(current_generation(self.engine, keys))
         self._remove_garbage(keys)
         durable = load_durable(self.engine, keys)
         replica = Replica(
-            self.node_id,
+            member_id,
             members,
             self.settings,
-            seed=zlib.crc32(f"{self.seed}/{self.node_id}/{partition_id}".encode()),
+            seed=zlib.crc32(f"{self.seed}/{member_id}/{partition_id}".encode()),
             now=now,
             durable=durable,
             joining=joining,
@@ -359,11 +379,11 @@ class NodeCore(SnapshotsMixin):
             return
         self.stats.frames_in += 1
         for partition_id, message in messages:
-            if message.sender != sender or isinstance(message, InstallSnapshot):
+            if node_of(message.sender) != sender or isinstance(message, InstallSnapshot):
                 self.stats.foreign_messages += 1  # an InstallSnapshot is only ever made here
                 continue
             if isinstance(message, SnapshotAck):
-                self._on_snapshot_ack(sender, message, now)
+                self._on_snapshot_ack(message.sender, message, now)
                 continue
             hosted = self.replicas.get(partition_id)
             if hosted is None:
@@ -411,14 +431,14 @@ class NodeCore(SnapshotsMixin):
         for hosted, ready in readies:
             for to, message in ready.messages:
                 if may_precede_persist(message):
-                    self.outbox.post(to, hosted.partition_id, message)
+                    self.outbox.post(node_of(to), hosted.partition_id, message)
         self._persist(readies)
         self._settle_installs()
         for hosted, ready in readies:
             self._publish(hosted, now)
             for to, message in ready.messages:
                 if not may_precede_persist(message):
-                    self.outbox.post(to, hosted.partition_id, message)
+                    self.outbox.post(node_of(to), hosted.partition_id, message)
         for hosted, ready in readies:
             self._apply(hosted, ready, now)
             self._publish(hosted, now)
@@ -445,9 +465,9 @@ class NodeCore(SnapshotsMixin):
                 batch, results = hosted.machine.apply_slot(self.engine, slot, value)
             except Exception as err:  # crash-only: an apply that fails ends the node
                 raise self._fail(err) from err
-            self._write(batch, sync=False)
-            if self.on_applied is not None:
+            if self.on_applied is not None:  # told before the write: it may be the last one
                 self.on_applied(hosted.partition_id, slot, value)
+            self._write(batch, sync=False)
             for request_id, result in results:
                 hosted.pending_bytes -= hosted.pending_sizes.pop(request_id, 0)
                 for waiter, index in hosted.pending.pop(request_id, ()):
@@ -520,7 +540,7 @@ class NodeCore(SnapshotsMixin):
         if hosted is None:
             return False
         lease = hosted.lease
-        return lease.role is not Role.FOLLOWER or lease.leader in (None, self.node_id)
+        return lease.role is not Role.FOLLOWER or lease.leader in (None, hosted.replica.replica_id)
 
     def _reading(self, partition_id: str, read: Callable[[PartitionKeys], T]) -> T:
         """``read`` under the live generation's keys. An install switches the keys before it
@@ -582,6 +602,7 @@ class NodeCore(SnapshotsMixin):
                 {
                     "partition_id": partition_id,
                     "node_id": self.node_id,
+                    "member_id": r.replica_id,
                     "role": r.role.value,
                     "leader": r.leader_hint(),
                     "ballot": str(r.ballot or r.promised),

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 
 from raydynamo.consensus.messages import InstallSnapshot, SnapshotAck, SnapshotChunk
 from raydynamo.consensus.types import Role
+from raydynamo.metadata.member_ids import node_of
 from raydynamo.node.transfers import IncomingTransfer, OutgoingTransfer
 from raydynamo.partition.keys import PartitionKeys
 from raydynamo.partition.snapshot import (
@@ -89,7 +90,7 @@ class SnapshotsMixin:
         transfer = OutgoingTransfer(
             transfer_id,
             pid,
-            self.node_id,
+            hosted.replica.replica_id,
             peer,
             applied,
             configs,
@@ -115,8 +116,8 @@ class SnapshotsMixin:
         if accepted is None:
             self.snapshot_stats.chunks_dropped += 1
             return
-        ack = SnapshotAck(self.node_id, chunk.transfer_id, chunk.seq, accepted)
-        self.outbox.post(chunk.sender, hosted.partition_id, ack)
+        ack = SnapshotAck(hosted.replica.replica_id, chunk.transfer_id, chunk.seq, accepted)
+        self.outbox.post(node_of(chunk.sender), hosted.partition_id, ack)
 
     def _stage_chunk(
         self: NodeCore, hosted: HostedReplica, chunk: SnapshotChunk, now: float

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from raydynamo.consensus.messages import SnapshotAck, SnapshotChunk
+from raydynamo.metadata.member_ids import node_of
 from raydynamo.partition.keys import PartitionKeys
 from raydynamo.partition.snapshot import SnapshotReader
 from raydynamo.storage.engine import Snapshot
@@ -203,7 +204,7 @@ class SnapshotPump:
                 self._end(key, completed=False)
             elif not transfer.waiting(now, self.resend_s):
                 chunk = transfer.chunk_to_send(now)
-                outbox.post(transfer.peer, transfer.partition_id, chunk)
+                outbox.post(node_of(transfer.peer), transfer.partition_id, chunk)
 
     def cancel(self, partition_id: str) -> None:
         for key in [k for k in self.transfers if k[0] == partition_id]:

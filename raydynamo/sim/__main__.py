@@ -65,16 +65,12 @@ def cmd_run(ns: argparse.Namespace) -> int:
 
 
 def run_nodes_one(args: tuple[int, ...]) -> NodeRunResult:
-    seed, nodes, partitions, steps, *rest = args
-    reuse = bool(rest[0]) if rest else False
-    world = NodeWorld(
-        seed, nodes=nodes, partitions=partitions, steps=steps, reuse_former_members=reuse
-    )
-    return world.run()
+    seed, nodes, partitions, steps = args
+    return NodeWorld(seed, nodes=nodes, partitions=partitions, steps=steps).run()
 
 
 def cmd_nodes(ns: argparse.Namespace) -> int:
-    shape = (ns.nodes, ns.partitions, ns.steps, int(ns.reuse_former_members))
+    shape = (ns.nodes, ns.partitions, ns.steps)
     if ns.trace:
         world = NodeWorld(
             ns.start_seed,
@@ -82,7 +78,6 @@ def cmd_nodes(ns: argparse.Namespace) -> int:
             partitions=ns.partitions,
             steps=ns.steps,
             keep_trace=True,
-            reuse_former_members=ns.reuse_former_members,
         )
         result = world.run()
         for line in result.trace or []:
@@ -101,8 +96,6 @@ def cmd_nodes(ns: argparse.Namespace) -> int:
         print(f"seed {r.seed} FAILED: {r.violations[0]}", file=sys.stderr)
         replay = f"python -m raydynamo.sim nodes --trace --start-seed {r.seed}"
         replay += f" --nodes {ns.nodes} --partitions {ns.partitions} --steps {ns.steps}"
-        if ns.reuse_former_members:
-            replay += " --reuse-former-members"
         print(f"  replay: {replay}", file=sys.stderr)
     summary = {
         "runs": len(results),
@@ -121,6 +114,7 @@ def cmd_nodes(ns: argparse.Namespace) -> int:
         "foreign_frames": sum(r.foreign_frames for r in results),
         "crashes": sum(r.crashes for r in results),
         "reconfigurations": sum(r.reconfigurations for r in results),
+        "former_nodes_readded": sum(r.former_nodes_readded for r in results),
         "snapshot_transfers_started": sum(r.snapshot_transfers_started for r in results),
         "snapshot_transfers_completed": sum(r.snapshot_transfers_completed for r in results),
         "snapshot_chunks_sent": sum(r.snapshot_chunks_sent for r in results),
@@ -169,12 +163,6 @@ def main(argv: list[str] | None = None) -> int:
     nodes.add_argument("--steps", type=int, default=1200)
     nodes.add_argument("--jobs", type=int, default=1, help="worker processes")
     nodes.add_argument("--trace", action="store_true", help="print the trace of --start-seed")
-    nodes.add_argument(
-        "--reuse-former-members",
-        action="store_true",
-        help="let replacements be nodes that hosted the partition before (unsafe today: see "
-        "sim/node_reconfig.py)",
-    )
     nodes.set_defaults(func=cmd_nodes)
     check = sub.add_parser("check", help="exhaustive model check of a small configuration")
     check.add_argument("--depth", type=int, default=None)

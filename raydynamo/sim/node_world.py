@@ -20,6 +20,7 @@ import random
 from dataclasses import dataclass, field, replace
 
 from raydynamo.consensus.types import Role
+from raydynamo.metadata.member_ids import node_of
 from raydynamo.node.core import NodeLimits
 from raydynamo.node.replies import Applied, NotLeader, Overloaded, WriteReply
 from raydynamo.sim.frame_network import FrameFaults, FrameNetwork
@@ -106,6 +107,7 @@ class NodeRunResult:
     foreign_frames: int
     crashes: int
     reconfigurations: int
+    former_nodes_readded: int
     snapshot_transfers_started: int
     snapshot_transfers_completed: int
     snapshot_transfers_multichunk: int  # completed with two chunks or more
@@ -125,7 +127,6 @@ class NodeWorld:
         partitions: int = 4,
         steps: int = 1200,
         keep_trace: bool = False,
-        reuse_former_members: bool = False,
     ) -> None:
         assert nodes >= 3, "a group needs three nodes"
         self.seed = seed
@@ -165,9 +166,7 @@ class NodeWorld:
         self.down_until: dict[str, float] = {}
         self.clients = [Client() for _ in range(CLIENTS)]
         self.readers = [Client() for _ in range(READERS)]
-        self.reconfigurer = NodeReconfigurer(
-            self, self.faults.reconfig_rate, reuse_former_members=reuse_former_members
-        )
+        self.reconfigurer = NodeReconfigurer(self, self.faults.reconfig_rate)
         self.request_seq = 0
         self._start()
 
@@ -242,7 +241,7 @@ class NodeWorld:
         if increment is None:
             increment = self._new_increment()
             client.outstanding = increment
-            client.target = self.rng.choice(self.members[increment.partition_id])
+            client.target = node_of(self.rng.choice(self.members[increment.partition_id]))
         elif self.now - client.sent_at < RETRY_AFTER_S:
             return
         if increment.attempts >= ATTEMPTS_MAX:
@@ -276,10 +275,10 @@ class NodeWorld:
             if client.outstanding is not increment:
                 return
             hint = reply.leader_hint if isinstance(reply, NotLeader) else None
-            if hint in self.nodes:
-                client.target = hint
+            if hint is not None:
+                client.target = node_of(hint)
             else:
-                client.target = self.rng.choice(self.members[increment.partition_id])
+                client.target = node_of(self.rng.choice(self.members[increment.partition_id]))
             pause = 0.05 if isinstance(reply, Overloaded) else 0.01
             client.busy_until = self.now + pause
             client.sent_at = self.now - RETRY_AFTER_S  # resend at the next chance
@@ -297,12 +296,12 @@ class NodeWorld:
         core = node.core
         reader.busy_until = self.now + 0.01
         if core is None or partition_id not in core.replicas:
-            reader.target = self.rng.choice(self.members[partition_id])
+            reader.target = node_of(self.rng.choice(self.members[partition_id]))
             return
         refusal = core.read_refusal(partition_id, True, 0, node.local(self.now))
         if refusal is not None:
             hint = refusal.leader_hint if isinstance(refusal, NotLeader) else None
-            reader.target = hint if hint in self.nodes else self.rng.choice(self.node_ids)
+            reader.target = node_of(hint) if hint is not None else self.rng.choice(self.node_ids)
             return
         (answer,) = core.execute_reads(partition_id, [read_request(counter)])
         self.checker.on_strong_read(node.node_id, partition_id, counter, value_read(answer))
@@ -370,7 +369,7 @@ class NodeWorld:
             top = max((s for p, s in self.checker.chosen if p == partition_id), default=0)
             states = {}
             for member in members:
-                core = self.nodes[member].core
+                core = self.nodes[node_of(member)].core
                 if core is None or partition_id not in core.replicas:
                     self.checker.fail(f"{partition_id}: member {member} does not host it")
                     continue
@@ -395,7 +394,7 @@ class NodeWorld:
         return best[1]
 
     def _check_counters(self, partition_id: str, member: str, counts: dict[str, int]) -> None:
-        core = self.nodes[member].core
+        core = self.nodes[node_of(member)].core
         assert core is not None
         for i in range(COUNTERS_PER_PARTITION):
             counter = f"c{i}"
@@ -424,6 +423,7 @@ class NodeWorld:
             foreign_frames=counts.foreign,
             crashes=sum(n.crashes for n in self.nodes.values()),
             reconfigurations=self.reconfigurer.changes,
+            former_nodes_readded=self.reconfigurer.reused_nodes,
             snapshot_transfers_started=sum(n.transfers.started for n in nodes),
             snapshot_transfers_completed=sum(n.transfers.completed for n in nodes),
             snapshot_transfers_multichunk=sum(n.transfers.completed_multichunk for n in nodes),
