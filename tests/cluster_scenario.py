@@ -36,6 +36,7 @@ import raydynamo
 from raydynamo.actors.controller import CONTROLLER_NAME
 from raydynamo.actors.service import start_service, stop_service
 from raydynamo.config import config_from_dict
+from raydynamo.metadata.member_ids import node_of
 
 TABLE = "cluster-orders"
 WORKERS = 4
@@ -133,7 +134,7 @@ def placement_distinct(controller: Any) -> bool:
     hosts = hosts_of(status)
     partitions = [p for t in status["tables"] for p in t["partitions"]]
     return bool(partitions) and all(
-        len({hosts.get(m) for m in p["members"]}) == len(p["members"]) for p in partitions
+        len({hosts.get(node_of(m)) for m in p["members"]}) == len(p["members"]) for p in partitions
     )
 
 
@@ -144,8 +145,8 @@ def healed(controller: Any, removed_host: str) -> tuple[bool, dict[str, Any]]:
     ok = not status["heals"] and all(
         p["healthy"]
         and len(p["members"]) == 3
-        and all(m in hosts for m in p["members"])
-        and removed_host not in {hosts[m] for m in p["members"]}
+        and all(node_of(m) in hosts for m in p["members"])
+        and removed_host not in {hosts[node_of(m)] for m in p["members"]}
         for p in partitions
     )
     return ok, status

@@ -27,6 +27,7 @@ from raydynamo.actors.storage_node import StorageNodeActor, storage_actor_name
 from raydynamo.actors.system_store import SystemStore
 from raydynamo.config import RaydynamoConfig
 from raydynamo.metadata.healing import start_heal
+from raydynamo.metadata.member_ids import node_of
 from raydynamo.metadata.system_records import intent_key, pack
 from raydynamo.storage.identity import read_identity
 from tests.conftest import service_config
@@ -224,7 +225,9 @@ def test_a_storage_node_that_lost_its_directory_joins_back_as_a_new_member(
 
     def rejoined() -> bool:
         slot, members = chosen_config(config, group, [member])
-        return member in members and slot >= slot_before + 2  # removed, then added back
+        again = [m for m in members if node_of(m) == member]
+        # Removed, then added back under a new member id (never counted as the one it was).
+        return bool(again) and again != [member] and slot >= slot_before + 2
 
     wait_until(rejoined, "the member rejoined")
     identity = ray.get(handle.identity.remote())
@@ -244,7 +247,9 @@ def test_a_storage_node_that_lost_its_directory_joins_back_as_a_new_member(
         return status if not status["heals"] and not node["directory_lost"] else None
 
     wait_until(settled, "no heal left, and the node recorded on its new directory")
-    assert table_group(config)[1] == before and table_group(config)[2] > version
+    _, members, version_now = table_group(config)
+    assert [node_of(m) for m in members] == before and member not in members
+    assert version_now > version
     assert all_items_read_back(client)
 
 
@@ -266,9 +271,14 @@ def test_a_restarted_service_starts_a_node_whose_directory_is_gone_where_it_was(
         identity = ray.get(storage(config, member).identity.remote())
         assert identity["directory_created"] and identity["cluster_id"] == cluster_id
         assert identity["host"] == records[member]["host"]
-        wait_until(lambda: member in chosen_config(config, group, [member])[1], "the rejoin")
+
+        def rejoined() -> bool:
+            members = chosen_config(config, group, [member])[1]
+            return any(node_of(m) == member and m != member for m in members)
+
+        wait_until(rejoined, "the rejoin")
         wait_until(lambda: not ray.get(controller_of(config).status.remote())["heals"], "no heal")
-        assert table_group(config)[1] == before
+        assert [node_of(m) for m in table_group(config)[1]] == before
         assert all_items_read_back(client)
     finally:
         del handles
