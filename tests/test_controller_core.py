@@ -135,7 +135,7 @@ def run(test: Callable[[World], Coroutine[Any, Any, None]]) -> None:
 
 @pytest.fixture(autouse=True)
 def quick_polls(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(healing, "POLL_PAUSE_S", 0.0)
+    monkeypatch.setattr(healing, "HEAL_POLL_PAUSE_S", 0.0)
 
 
 def lost_member(world: World) -> str:

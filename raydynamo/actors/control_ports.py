@@ -25,14 +25,11 @@ from ray.exceptions import ActorDiedError
 from raydynamo.actors.group_client import GroupClient
 from raydynamo.actors.metadata_shard import metadata_shard_name
 from raydynamo.actors.storage_node import storage_actor_name
+from raydynamo.limits import COMMAND_TIMEOUT_S, LEADER_POLL_S, PRIME_INTERVAL_S, PROBE_TIMEOUT_S
 from raydynamo.metadata.member_ids import node_of
 
 log = logging.getLogger(__name__)
 
-PROBE_TIMEOUT_S = 2.0
-COMMAND_TIMEOUT_S = 30.0
-LEADER_POLL_S = 0.1
-PRIME_INTERVAL_S = 5.0
 NodeStatus = list[dict[str, Any]]
 
 

@@ -40,6 +40,7 @@ from raydynamo.actors.healing import Healer
 from raydynamo.actors.metadata_shard import shard_of
 from raydynamo.api.errors import ClientError, InternalServerError
 from raydynamo.config import RaydynamoConfig, config_from_dict
+from raydynamo.limits import CONTROLLER_RETRY_PAUSE_S, HOST_DEADLINE_S, LEADER_WAIT_S
 from raydynamo.metadata.member_ids import node_of
 from raydynamo.metadata.partition_map import PartitionMap, PartitionRange, even_ranges
 from raydynamo.metadata.placement import NodeInfo, assess_group, place_partitions
@@ -70,9 +71,6 @@ from raydynamo.metadata.tables import (
 log = logging.getLogger(__name__)
 
 CONTROLLER_NAME = "raydynamo-controller"
-HOST_DEADLINE_S = 30.0
-LEADER_WAIT_S = 60.0
-RETRY_PAUSE_S = 0.5
 INTERNAL_ERROR_MESSAGE = "The server encountered an internal error trying to fulfill the request."
 Answer = dict[str, Any]
 
@@ -267,7 +265,7 @@ class Controller:
                     log.warning("%s refused %s: its data directory changed", member, partition_id)
             if len(settled) == len(live) or self.clock() > deadline:
                 break
-            await asyncio.sleep(RETRY_PAUSE_S)
+            await asyncio.sleep(CONTROLLER_RETRY_PAUSE_S)
         if len(hosted) < len(members) // 2 + 1:
             raise GroupNotHosted(f"{partition_id}: hosted on {sorted(hosted)} only")
         await self._ensure_leader(partition_id, members, hosted)

@@ -29,6 +29,7 @@ from typing import Any
 import ray
 
 from raydynamo.actors.storage_node import storage_actor_name
+from raydynamo.limits import COALESCED_REQUESTS_MAX
 from raydynamo.metadata.member_ids import node_of
 from raydynamo.node.replies import (
     Applied,
@@ -40,7 +41,6 @@ from raydynamo.node.replies import (
     WriteReply,
 )
 
-BATCH_REQUESTS_MAX = 256
 Request = tuple[bytes, bytes]
 
 
@@ -86,7 +86,10 @@ class _Coalescer:
 
     def _kick(self) -> None:
         while self.queue and self.in_flight < self.in_flight_max:
-            batch, self.queue = self.queue[:BATCH_REQUESTS_MAX], self.queue[BATCH_REQUESTS_MAX:]
+            batch, self.queue = (
+                self.queue[:COALESCED_REQUESTS_MAX],
+                self.queue[COALESCED_REQUESTS_MAX:],
+            )
             self.queued_bytes -= sum(size for _, size, _ in batch)
             self.in_flight += 1
             task = asyncio.get_running_loop().create_task(self._run(batch))

@@ -31,6 +31,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
+from raydynamo.limits import HEAL_POLL_PAUSE_S
 from raydynamo.metadata.healing import (
     Abandon,
     AddMember,
@@ -55,7 +56,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-POLL_PAUSE_S = 0.2
 Group = tuple[str, tuple[str, ...], str | None]  # group id, members as published, table
 
 
@@ -203,7 +203,7 @@ class Healer:
     ) -> bool:
         """Carry out one planner action; False when the heal is over."""
         if isinstance(action, Wait):
-            await asyncio.sleep(POLL_PAUSE_S)
+            await asyncio.sleep(HEAL_POLL_PAUSE_S)
         elif isinstance(action, Finish | Abandon):
             if isinstance(action, Abandon):
                 log.warning("heal of %s abandoned: %s", intent.group_id, action.reason)
@@ -306,7 +306,7 @@ class Healer:
                         await nodes.change_members(node_id, intent.group_id, list(target))
                 except Exception as err:
                     log.info("%s: change not asked of %s: %s", intent.group_id, node_id, err)
-            await asyncio.sleep(POLL_PAUSE_S)
+            await asyncio.sleep(HEAL_POLL_PAUSE_S)
             statuses = await self._statuses(intent)
 
     async def _publish(self, intent: HealIntent, members: tuple[str, ...]) -> None:

@@ -36,6 +36,7 @@ from typing import Any, Protocol, TypeVar
 from raydynamo.actors.peers import PeerLinks
 from raydynamo.actors.snapshot_links import SnapshotLinks
 from raydynamo.config import RaydynamoConfig
+from raydynamo.limits import NODE_CALL_WAIT_S
 from raydynamo.node.core import NodeCore, NodeLimits, Request, WriteWaiter
 from raydynamo.node.replies import NoSuchPartition, NotLeader, Overloaded, StaleMap, Unavailable
 from raydynamo.node.replies import WriteReply as WriteReply
@@ -44,7 +45,6 @@ from raydynamo.storage.engine import Engine
 
 log = logging.getLogger(__name__)
 
-CALL_TIMEOUT_S = 120.0
 T = TypeVar("T")
 ReadRefusal = NotLeader | StaleMap | NoSuchPartition
 
@@ -223,7 +223,7 @@ class NodeHost:
             self._enqueue(task, size)
             if self.fatal is not None or self.closed:
                 self._answer_waiting()
-            return future.result(timeout=CALL_TIMEOUT_S)
+            return future.result(timeout=NODE_CALL_WAIT_S)
         finally:
             with self.waiting_lock:
                 self.waiting.pop(future, None)

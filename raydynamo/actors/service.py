@@ -40,6 +40,7 @@ from raydynamo.actors.router import RouterActor
 from raydynamo.actors.storage_node import StorageNodeActor, storage_actor_name
 from raydynamo.actors.system_store import SystemStore
 from raydynamo.config import RaydynamoConfig
+from raydynamo.limits import DISCOVERY_TIMEOUT_S, RECORDS_TIMEOUT_S, START_TIMEOUT_S
 from raydynamo.metadata.storage_hosts import (
     HOST_BY_ADDRESS,
     HOST_LABEL_PREFIX,
@@ -56,9 +57,6 @@ from raydynamo.storage.identity import new_cluster_id, scan_identities
 
 log = logging.getLogger(__name__)
 
-DISCOVERY_TIMEOUT_S = 60.0
-START_TIMEOUT_S = 120.0
-RECORDS_TIMEOUT_S = 90.0
 HOST_RESOURCE_SHARE = 0.001  # of the ``node:<address>`` resource Ray gives every Ray node
 
 

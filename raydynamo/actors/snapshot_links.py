@@ -22,12 +22,11 @@ from typing import Any
 
 from raydynamo.consensus.codec import encode_batch
 from raydynamo.consensus.messages import SnapshotAck
+from raydynamo.limits import SNAPSHOT_JOIN_TIMEOUT_S
 from raydynamo.metadata.member_ids import node_of
 from raydynamo.node.transfers import OutgoingTransfer, TransferCounts
 
 log = logging.getLogger(__name__)
-
-JOIN_TIMEOUT_S = 10.0
 
 
 class SnapshotLinks:
@@ -111,7 +110,7 @@ class SnapshotLinks:
             self.changed.notify_all()
             threads = list(self.threads.values())
         for thread in threads:
-            thread.join(timeout=JOIN_TIMEOUT_S)
+            thread.join(timeout=SNAPSHOT_JOIN_TIMEOUT_S)
 
     # --- one transfer (its own thread) -----------------------------------------------------------
 

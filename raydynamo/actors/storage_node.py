@@ -19,16 +19,17 @@ import ray
 
 from raydynamo.actors.host import NodeHost, ReadRefusal
 from raydynamo.config import RaydynamoConfig, config_from_dict
+from raydynamo.limits import (
+    CONTROL_THREADS_MAX,
+    GIL_SWITCH_INTERVAL_S,
+    PEER_CALL_TIMEOUT_S,
+    PEER_THREADS_MAX,
+    STORAGE_THREADS_MAX,
+)
 from raydynamo.node.replies import NoSuchPartition, WriteReply
 from raydynamo.storage.data_dir import make_private_dir
 from raydynamo.storage.identity import ensure_identity
 from raydynamo.storage.rocks import RocksEngine
-
-PEER_CALL_TIMEOUT_S = 10.0  # a peer that does not answer a frame by then is tried again
-STORAGE_THREADS_MAX = 512
-PEER_THREADS_MAX = 64
-CONTROL_THREADS_MAX = 16
-GIL_SWITCH_INTERVAL_S = 0.0002
 
 
 def _end_process(reason: str) -> None:

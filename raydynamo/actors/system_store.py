@@ -16,12 +16,12 @@ from typing import TypeVar
 
 from raydynamo.actors.control_ports import ActorHandles, CachedGroupClient
 from raydynamo.actors.group_client import NoSuchPartition
+from raydynamo.limits import SYSTEM_WRITE_DEADLINE_S
 from raydynamo.metadata.system_records import SYSTEM_PARTITION
 from raydynamo.partition.commands import Delete, Put, Write, encode_write
 
 __all__ = ["SYSTEM_PARTITION", "SystemStore"]
 
-WRITE_DEADLINE_S = 60.0
 T = TypeVar("T")
 
 
@@ -31,7 +31,7 @@ class SystemStore:
         handles: ActorHandles,
         members: list[str],
         namespace: str,
-        deadline_s: float = WRITE_DEADLINE_S,
+        deadline_s: float = SYSTEM_WRITE_DEADLINE_S,
     ) -> None:
         self.group = CachedGroupClient(
             handles, SYSTEM_PARTITION, members, namespace, deadline_s=deadline_s

@@ -51,6 +51,7 @@ from raydynamo.consensus.replica import NotLeader as CoreNotLeader
 from raydynamo.consensus.replica import Overloaded as CoreOverloaded
 from raydynamo.consensus.replica import Replica
 from raydynamo.consensus.types import Ballot, Ready, Role, Settings, Value
+from raydynamo.limits import STAMP_INTERVAL_S
 from raydynamo.metadata.member_ids import member_on, node_of
 from raydynamo.node.replies import (
     Applied,
@@ -177,7 +178,6 @@ class NodeLimits:
 
 
 DEFAULT_LIMITS = NodeLimits()
-STAMP_INTERVAL_S = 1.0  # a leader stamps the log's clock at most this often
 
 
 class NodeCore(SnapshotsMixin):

@@ -28,11 +28,11 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from raydynamo.limits import STAMP_MS_MAX
 from raydynamo.partition.keys import PartitionKeys
 from raydynamo.storage.engine import ReadView, WriteBatch, prefix_end
 
 _U64 = struct.Struct(">Q")
-STAMP_MS_MAX = 60_000  # one stamp advances log time by a minute at most
 
 
 @dataclass(frozen=True, slots=True)
