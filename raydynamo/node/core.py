@@ -35,7 +35,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 import msgpack
 
@@ -53,6 +53,7 @@ from raydynamo.consensus.replica import Replica
 from raydynamo.consensus.types import Ballot, Ready, Role, Settings, Value
 from raydynamo.limits import STAMP_INTERVAL_S
 from raydynamo.metadata.member_ids import member_on, node_of
+from raydynamo.node.reads import ReadsMixin
 from raydynamo.node.replies import (
     Applied,
     NoSuchPartition,
@@ -66,7 +67,6 @@ from raydynamo.node.snapshots import SnapshotsMixin, SnapshotStats
 from raydynamo.node.transfers import IncomingTransfer, SnapshotSender
 from raydynamo.partition.commands import encode_clock
 from raydynamo.partition.dedup import DEFAULT_BOUNDS, DedupBounds
-from raydynamo.partition.item_reads import execute_read
 from raydynamo.partition.keys import CATALOG_PREFIX, PartitionKeys, catalog_key
 from raydynamo.partition.replica_store import add_records, load_durable
 from raydynamo.partition.snapshot import current_generation, state_pairs
@@ -75,7 +75,6 @@ from raydynamo.storage.checksum import ChecksumMismatch
 from raydynamo.storage.engine import Engine, WriteBatch, prefix_end
 
 Request = tuple[bytes, bytes]  # (request id, encoded command)
-T = TypeVar("T")
 
 
 class NodeFailure(Exception):
@@ -180,7 +179,7 @@ class NodeLimits:
 DEFAULT_LIMITS = NodeLimits()
 
 
-class NodeCore(SnapshotsMixin):
+class NodeCore(SnapshotsMixin, ReadsMixin):
     def __init__(
         self,
         node_id: str,
@@ -516,81 +515,6 @@ class NodeCore(SnapshotsMixin):
         """Answer every waiting write (the node is closing or failed): the outcome is unknown."""
         for hosted in self.replicas.values():
             self._fail_pending(hosted, Unavailable(reason))
-
-    # --- reads (any thread) ----------------------------------------------------------------------
-
-    def read_refusal(
-        self, partition_id: str, consistent: bool, map_version: int, now: float
-    ) -> NotLeader | StaleMap | NoSuchPartition | None:
-        """None if this replica may serve the read now; else why not. A strong read needs the
-        leader's lease with a new leader's recovery applied."""
-        hosted = self.replicas.get(partition_id)
-        if hosted is None:
-            return NoSuchPartition()
-        stale = self.stale(partition_id, map_version)
-        if stale is not None:
-            return stale
-        if consistent and not now < hosted.lease.strong_until:
-            return NotLeader(hosted.lease.leader)
-        return None
-
-    def may_soon_serve_strong(self, partition_id: str) -> bool:
-        """Whether waiting could help a strong read here (an election or recovery under way)."""
-        hosted = self.replicas.get(partition_id)
-        if hosted is None:
-            return False
-        lease = hosted.lease
-        return lease.role is not Role.FOLLOWER or lease.leader in (None, hosted.replica.replica_id)
-
-    def _reading(self, partition_id: str, read: Callable[[PartitionKeys], T]) -> T:
-        """``read`` under the live generation's keys. An install switches the keys before it
-        deletes the old generation, so a read that ran under keys since switched is run again
-        (it may have seen the old generation vanish)."""
-        hosted = self.replicas[partition_id]
-        while True:
-            keys = hosted.keys
-            result = read(keys)
-            if hosted.keys is keys:
-                return result
-
-    def execute_reads(
-        self, partition_id: str, read_requests: Sequence[dict[str, Any]]
-    ) -> list[dict[str, Any]]:
-        return self._reading(
-            partition_id,
-            lambda keys: [execute_read(self.engine, keys, request) for request in read_requests],
-        )
-
-    def read_values(self, partition_id: str, keys: Sequence[bytes]) -> list[bytes | None]:
-        return self._reading(
-            partition_id, lambda pk: self.engine.multi_get([pk.data(k) for k in keys])
-        )
-
-    def read_range(
-        self, partition_id: str, start: bytes, end: bytes | None
-    ) -> list[tuple[bytes, bytes]]:
-        """Raw (key, value) pairs of partition-local keys in ``[start, end)`` (system data)."""
-
-        def read(keys: PartitionKeys) -> list[tuple[bytes, bytes]]:
-            lo = keys.data(start)
-            hi = keys.data(end) if end is not None else prefix_end(keys.data_prefix)
-            cut = len(keys.data_prefix)
-            return [(k[cut:], v) for k, v in self.engine.scan(lo, hi)]
-
-        return self._reading(partition_id, read)
-
-    def partition_stats(self, partition_id: str) -> tuple[int, int]:
-        """(items, bytes) in this replica's copy of the data (ItemCount/TableSizeBytes)."""
-
-        def read(keys: PartitionKeys) -> tuple[int, int]:
-            prefix = keys.data_prefix
-            count = size = 0
-            for key, value in self.engine.scan(prefix, prefix_end(prefix)):
-                count += 1
-                size += len(key) - len(prefix) + len(value)
-            return count, size
-
-        return self._reading(partition_id, read)
 
     # --- inspection ------------------------------------------------------------------------------
 
