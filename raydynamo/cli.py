@@ -4,7 +4,8 @@
                                                                        DynamoDB endpoint, foreground
     raydynamo up     [--address auto] [--config configs/cluster.yaml]   start (detached actors)
     raydynamo down   [--address auto] [--config ...] [--wipe]          stop them
-    raydynamo status [--address auto] [--config ...] [--json]          tables, partitions, nodes
+    raydynamo status [--address auto] [--config ...] [--json]          tables, partitions, nodes,
+                                                                       hosts, heals in progress
     raydynamo demo   [--address auto] [--config ...]                   the main job
     raydynamo export TABLE DIR [--address auto] [--config ...]         a table to Parquet files
     raydynamo import DIR TABLE [--address auto] [--config ...]         Parquet files into a table
@@ -72,13 +73,23 @@ def cmd_down(ns: argparse.Namespace, config: RaydynamoConfig) -> int:
 
 
 def render_status(status: dict[str, Any]) -> str:
-    lines = ["storage nodes:"]
+    lines = [f"cluster {status.get('cluster_id', '?')}", "storage nodes:"]
     for node in sorted(status["nodes"], key=lambda n: n["node_id"]):
         health = "up" if node.get("alive") else "DOWN"
-        zone = str(node.get("zone", "?"))[:12]
+        if node.get("alive") and node.get("directory_lost"):
+            health = "EMPTY"  # answers from a new, empty data directory: it rejoins its groups
+        host = str(node.get("host") or node.get("zone", "?"))[:15]
         lines.append(
-            f"  {node['node_id']:<6} {health:<5} zone {zone:<12} "
+            f"  {node['node_id']:<6} {health:<5} host {host:<15} "
             f"replicas {node.get('replicas', '-'):<4} leaders {node.get('leaders', '-')}"
+        )
+    heals = status.get("heals") or []
+    if heals:
+        lines.append("heals in progress:")
+    for heal in heals:
+        kind = "rejoins" if heal["lost"] == heal["replacement"] else f"-> {heal['replacement']}"
+        lines.append(
+            f"  {str(heal['group_id'])[-12:]:<12} {heal['lost']} {kind}  step {heal['step']}"
         )
     lines.append("tables:")
     if not status["tables"]:
@@ -87,7 +98,7 @@ def render_status(status: dict[str, Any]) -> str:
         lines.append(f"  {table['table']}  {table['status']}  items~{table['items']}")
         for p in table["partitions"]:
             mark = "ok" if p["healthy"] else "DEGRADED"
-            zones = "zones distinct" if p["zones_distinct"] else (p["note"] or "zones shared")
+            zones = "hosts distinct" if p["zones_distinct"] else (p["note"] or "hosts shared")
             lines.append(
                 f"    {p['partition_id'][-12:]:<12} leader {p['leader']!s:<5} "
                 f"replicas {','.join(p['members']):<14} {mark:<8} {zones}"

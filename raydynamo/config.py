@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from raydynamo.consensus.types import Settings
+from raydynamo.metadata.storage_hosts import check_host_identity
 
 CONFIGS_PACKAGE = "raydynamo.configs"
 DEFAULT_CONFIG_FILE = "local.yaml"
@@ -128,6 +129,25 @@ class NodeConfig(_Frozen):
         description="Bytes of writes and peer frames queued for a node's core thread; more "
         "client writes are refused at once with ThrottlingException.",
     )
+    snapshot_chunk_bytes: int = Field(
+        1 << 20,
+        ge=1 << 12,
+        description="Bytes of state one snapshot chunk carries (one item or first result "
+        "larger than this travels alone); a transfer holds about one chunk in memory at each "
+        "end, whatever the partition's size.",
+    )
+    snapshot_transfers_max: int = Field(
+        2,
+        ge=1,
+        description="Snapshot transfers one storage node sends at once (a thread each); more "
+        "requests wait for the replicas to ask again.",
+    )
+    snapshot_stall_s: float = Field(
+        10.0,
+        gt=0,
+        description="A snapshot transfer that makes no progress for this long is abandoned at "
+        "both ends (its staged chunks deleted) and retried from scratch.",
+    )
 
 
 class RouterConfig(_Frozen):
@@ -168,6 +188,12 @@ class ControllerConfig(_Frozen):
     )
     node_dead_after_s: float = Field(
         10.0, gt=0, description="A storage node unreachable this long is replaced."
+    )
+    heal_step_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="How long a heal waits for a membership change it asked for before it "
+        "asks the group again for its chosen configuration and decides anew.",
     )
 
 
@@ -228,6 +254,19 @@ class ClusterConfig(_Frozen):
     partitions_per_table: int = Field(
         4, ge=1, description="Partitions a new table starts with when nothing else says."
     )
+    host_identity: str = Field(
+        "address",
+        description="How the host of a storage node's data directory is recognised across Ray "
+        "restarts (Ray node ids change at every start): 'address' (the Ray node's IP address; "
+        "every Ray node of a machine is the same host) or 'label:<key>' (the value of the Ray "
+        "node label <key>, given with `ray start --labels <key>=<host>`; for several Ray nodes "
+        "on one machine, or machines whose addresses change). Each host is a zone for placement.",
+    )
+
+    @field_validator("host_identity")
+    @classmethod
+    def _host_identity_known(cls, value: str) -> str:
+        return check_host_identity(value)
 
     @model_validator(mode="after")
     def _replicas_odd(self) -> ClusterConfig:

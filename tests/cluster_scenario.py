@@ -1,12 +1,22 @@
-"""A three-node Ray cluster (``ray.cluster_utils.Cluster``) losing a node under load.
+"""A three-host Ray cluster (``ray.cluster_utils.Cluster``) losing a host under load, its
+controller killed in the middle of the heals, then the whole cluster restarted.
 
-Run by ``tests/test_cluster.py`` in a process of its own (it needs its own Ray cluster, not the
+Each Ray node carries the label ``raydynamo-host=h<i>`` and the service recognises hosts by it
+(``cluster.host_identity: label:raydynamo-host``), so the three Ray nodes of this one machine
+are three hosts: what happens to one of them is what happens to a machine.
+
+Run by ``tests/test_cluster.py`` in a process of its own (it needs its own Ray clusters, not the
 test session's), it prints one JSON line with what it observed:
-- whether every partition's replicas started on three distinct Ray nodes,
+- whether every partition's replicas started on three distinct hosts,
 - acknowledged writes and how many of them strongly consistent reads no longer find,
-- requests answered after the node was removed,
+- requests answered after the host was removed,
+- the heals in progress when the controller was killed, and whether each finished with the
+  replacement it had stored,
 - whether the controller restored three live replicas for every partition, and how many
-  replicas it replaced.
+  replicas it replaced,
+- after a restart of the whole cluster (new Ray node ids, hosts joining in another order, the
+  lost host back): whether every storage node runs on the host it first ran on, whether every
+  partition is healthy, and how many acknowledged writes are lost.
 """
 
 from __future__ import annotations
@@ -26,10 +36,12 @@ import raydynamo
 from raydynamo.actors.controller import CONTROLLER_NAME
 from raydynamo.actors.service import start_service, stop_service
 from raydynamo.config import config_from_dict
+from raydynamo.metadata.member_ids import node_of
 
 TABLE = "cluster-orders"
 WORKERS = 4
 KEYS_PER_WORKER = 50
+HOST_LABEL = "raydynamo-host"
 
 
 def make_config(data_dir: str) -> Any:
@@ -41,6 +53,7 @@ def make_config(data_dir: str) -> Any:
                 "partitions_per_table": 4,
                 "metadata_shards": 1,
                 "routers": 0,
+                "host_identity": f"label:{HOST_LABEL}",
             },
             "consensus": {
                 "heartbeat_interval_s": 0.05,
@@ -55,6 +68,17 @@ def make_config(data_dir: str) -> Any:
             "controller": {"health_interval_s": 0.5, "node_dead_after_s": 3.0},
         }
     )
+
+
+def new_cluster(host_order: list[str]) -> tuple[Cluster, dict[str, Any]]:
+    """A cluster whose head is h0 and whose workers join in ``host_order``."""
+    cluster = Cluster(
+        initialize_head=True, head_node_args={"num_cpus": 2, "labels": {HOST_LABEL: "h0"}}
+    )
+    workers = {host: cluster.add_node(num_cpus=1, labels={HOST_LABEL: host}) for host in host_order}
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address, log_to_driver=False)
+    return cluster, workers
 
 
 class Writers:
@@ -86,92 +110,126 @@ class Writers:
                 self.maybe[key] = set()
                 self.answered_at.append(time.monotonic())
 
-    def lost(self) -> int:
+    def lost(self, client: Any) -> int:
         lost = 0
         for key, value in self.acked.items():
-            got = self.client.get_item(
-                TableName=TABLE, Key={"pk": {"S": key}}, ConsistentRead=True
-            ).get("Item")
+            got = client.get_item(TableName=TABLE, Key={"pk": {"S": key}}, ConsistentRead=True).get(
+                "Item"
+            )
             found = int(got["v"]["N"]) if got else None
             lost += found not in {value, *self.maybe.get(key, ())}
         return lost
 
 
+def status_of(controller: Any) -> dict[str, Any]:
+    return dict(ray.get(controller.status.remote(), timeout=60))
+
+
+def hosts_of(status: dict[str, Any]) -> dict[str, str]:
+    return {n["node_id"]: n["host"] for n in status["nodes"] if n.get("alive")}
+
+
 def placement_distinct(controller: Any) -> bool:
-    status = ray.get(controller.status.remote())
-    zones = {n["node_id"]: n["zone"] for n in status["nodes"]}
+    status = status_of(controller)
+    hosts = hosts_of(status)
     partitions = [p for t in status["tables"] for p in t["partitions"]]
     return bool(partitions) and all(
-        len({zones[m] for m in p["members"]}) == len(p["members"]) for p in partitions
+        len({hosts.get(node_of(m)) for m in p["members"]}) == len(p["members"]) for p in partitions
     )
 
 
-def healed(controller: Any, removed_zone: str) -> tuple[bool, int]:
-    status = ray.get(controller.status.remote())
-    zones = {n["node_id"]: n["zone"] for n in status["nodes"]}
+def healed(controller: Any, removed_host: str) -> tuple[bool, dict[str, Any]]:
+    status = status_of(controller)
+    hosts = hosts_of(status)
     partitions = [p for t in status["tables"] for p in t["partitions"]]
-    ok = all(
+    ok = not status["heals"] and all(
         p["healthy"]
         and len(p["members"]) == 3
-        and removed_zone not in {zones[m] for m in p["members"]}
+        and all(node_of(m) in hosts for m in p["members"])
+        and removed_host not in {hosts[node_of(m)] for m in p["members"]}
         for p in partitions
     )
-    return ok, int(status["replacements"])
+    return ok, status
 
 
-def main() -> dict[str, Any]:
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2})
-    workers = [cluster.add_node(num_cpus=1) for _ in range(2)]
-    cluster.wait_for_nodes()
-    ray.init(address=cluster.address, log_to_driver=False)
-    data_dir = tempfile.mkdtemp(prefix="raydynamo-cluster-")
-    config = make_config(data_dir)
+def kill_controller_mid_heal(controller: Any, deadline: float) -> dict[str, str]:
+    """Wait for heals in progress, kill the controller (Ray restarts it); the replacement each
+    heal had stored, by group."""
+    while time.monotonic() < deadline:
+        heals = status_of(controller)["heals"]
+        if heals:
+            ray.kill(controller, no_restart=False)
+            return {h["group_id"]: h["replacement"] for h in heals}
+        time.sleep(0.1)
+    return {}
+
+
+def lose_a_host(cluster: Cluster, workers: dict[str, Any], controller: Any) -> dict[str, Any]:
+    """Remove a worker host that holds neither this driver nor the control plane (with every Ray
+    node on one IP the driver may be attached to a worker), under load; see it healed."""
+    spared = {
+        ray.get_runtime_context().get_node_id(),
+        ray.get(controller.__ray_call__.remote(lambda _: ray.get_runtime_context().get_node_id())),
+    }
+    host, victim = next((h, w) for h, w in workers.items() if w.node_id not in spared)
+    removed_at = time.monotonic()
+    cluster.remove_node(victim)
+    deadline = time.monotonic() + 180
+    stored = kill_controller_mid_heal(controller, deadline)
+    result: dict[str, Any] = {"removed_host": host, "removed_at": removed_at, "healed": False}
+    result["heals_at_kill"] = len(stored)
+    while time.monotonic() < deadline:
+        try:
+            ok, status = healed(controller, host)
+        except Exception:  # the controller is restarting
+            ok = False
+        if ok:
+            members = {
+                p["partition_id"]: p["members"] for t in status["tables"] for p in t["partitions"]
+            }
+            members["__system"] = status["system_members"]
+            result["same_replacements"] = all(r in members.get(g, [r]) for g, r in stored.items())
+            result["healed"], result["replacements"] = True, int(status["replacements"])
+            break
+        time.sleep(0.5)
+    return result
+
+
+def create_table(client: Any) -> None:
+    client.create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    client.get_waiter("table_exists").wait(TableName=TABLE, WaiterConfig={"Delay": 0.2})
+
+
+def first_life(config: Any, result: dict[str, Any]) -> Writers:
+    cluster, workers = new_cluster(["h1", "h2"])
     handles = start_service(config, detached=False)
     client = raydynamo.connect(config=config)
     controller = ray.get_actor(CONTROLLER_NAME, namespace=config.cluster.namespace)
-    result: dict[str, Any] = {}
     try:
-        client.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        client.get_waiter("table_exists").wait(TableName=TABLE, WaiterConfig={"Delay": 0.2})
-        result["distinct_nodes"] = placement_distinct(controller)
+        create_table(client)
+        result["distinct_hosts"] = placement_distinct(controller)
+        result["hosts_at_start"] = hosts_of(status_of(controller))
         writers = Writers(client)
         threads = [threading.Thread(target=writers.run, args=(w,)) for w in range(WORKERS)]
         for thread in threads:
             thread.start()
-        while len(writers.answered_at) < 100:  # under load before the node goes
+        while len(writers.answered_at) < 100:  # under load before the host goes
             time.sleep(0.05)
-        # Remove a worker that hosts neither this driver nor the control plane: the scenario
-        # is about losing storage nodes (the control plane prefers the driver's node, but with
-        # every node on one IP the driver may be attached to a worker).
-        spared = {
-            ray.get_runtime_context().get_node_id(),
-            ray.get(
-                controller.__ray_call__.remote(lambda _: ray.get_runtime_context().get_node_id())
-            ),
-        }
-        victim = next(w for w in workers if w.node_id not in spared)
-        removed_zone = victim.node_id
-        removed_at = time.monotonic()
-        cluster.remove_node(victim)
-        deadline = time.monotonic() + 120
-        result["healed"] = False
-        while time.monotonic() < deadline:
-            ok, replaced = healed(controller, removed_zone)
-            if ok:
-                result["healed"], result["replacements"] = True, replaced
-                break
-            time.sleep(0.5)
+        lost_host = lose_a_host(cluster, workers, controller)
         writers.stop.set()
         for thread in threads:
             thread.join()
+        removed_at = lost_host.pop("removed_at")
+        result.update(lost_host)
         result["answered_after_removal"] = sum(1 for t in writers.answered_at if t > removed_at)
         result["acked"] = len(writers.acked)
-        result["lost"] = writers.lost()
+        result["lost"] = writers.lost(client)
+        return writers
     finally:
         for cleanup in (client.close, lambda: stop_service(config), ray.shutdown, cluster.shutdown):
             try:
@@ -179,6 +237,45 @@ def main() -> dict[str, Any]:
             except Exception as err:
                 result.setdefault("cleanup_errors", []).append(repr(err))
         del handles
+
+
+def second_life(config: Any, writers: Writers, result: dict[str, Any]) -> None:
+    """The whole cluster again, hosts joining in another order (all new Ray node ids)."""
+    cluster, _ = new_cluster(["h2", "h1"])
+    handles = start_service(config, detached=False)
+    client = raydynamo.connect(config=config)
+    controller = ray.get_actor(CONTROLLER_NAME, namespace=config.cluster.namespace)
+    try:
+        before = result.get("hosts_at_start", {})
+        deadline = time.monotonic() + 120
+        hosts: dict[str, str] = {}
+        while time.monotonic() < deadline and set(hosts) < set(before):
+            hosts = hosts_of(status_of(controller))
+            time.sleep(0.5)
+        result["same_hosts_after_restart"] = len(before) == config.cluster.storage_nodes and all(
+            hosts.get(node) == host for node, host in before.items()
+        )
+        ok = False
+        while time.monotonic() < deadline and not ok:
+            ok, _ = healed(controller, removed_host="")
+            time.sleep(0.5)
+        result["healthy_after_restart"] = ok
+        result["lost_after_restart"] = writers.lost(client)
+    finally:
+        for cleanup in (client.close, lambda: stop_service(config), ray.shutdown, cluster.shutdown):
+            try:
+                cleanup()
+            except Exception as err:
+                result.setdefault("cleanup_errors", []).append(repr(err))
+        del handles
+
+
+def main() -> dict[str, Any]:
+    data_dir = tempfile.mkdtemp(prefix="raydynamo-cluster-")
+    config = make_config(data_dir)
+    result: dict[str, Any] = {}
+    writers = first_life(config, result)
+    second_life(config, writers, result)
     return result
 
 

@@ -14,6 +14,7 @@ from raydynamo.config import RaydynamoConfig, config_from_dict
 from raydynamo.consensus.codec import encode_batch
 from raydynamo.consensus.messages import Message
 from raydynamo.node.core import NodeCore, NodeLimits
+from raydynamo.node.transfers import SnapshotPump
 from raydynamo.storage.memory import MemoryEngine
 from raydynamo.storage.rocks import RocksEngine
 
@@ -43,6 +44,9 @@ class LocalTransport:
         if host is None or host.closed:
             raise PeerDown(peer)
         return host.deliver(sender, frame)
+
+    def call_snapshot(self, peer: str, sender: str, frame: bytes) -> bytes:
+        return self.call(peer, sender, frame)
 
 
 class LocalCluster:
@@ -75,7 +79,7 @@ class LocalCluster:
     def host(self, node_id: str) -> NodeHost:
         return self.transport.hosts[node_id]
 
-    def wait_until(self, condition: Callable[[], bool], timeout_s: float = 20.0) -> None:
+    def wait_until(self, condition: Callable[[], bool], timeout_s: float = 90.0) -> None:
         """Block until ``condition()`` holds, re-checking after flushes of the first host."""
         deadline = time.monotonic() + timeout_s
         while not condition():
@@ -95,34 +99,59 @@ class LocalCluster:
 
 class CoreGroup:
     """Node cores of one partition driven by hand, without threads or time passing: messages
-    move only when ``pump`` is called, so a test decides exactly what happens when."""
+    move only when ``pump`` is called, so a test decides exactly what happens when. Snapshots
+    are sent by a ``SnapshotPump`` per node, stepped by ``pump`` too; frames from or to a node
+    in ``isolated`` are lost."""
 
-    def __init__(self, node_ids: tuple[str, ...], limits: NodeLimits | None = None) -> None:
+    def __init__(
+        self,
+        node_ids: tuple[str, ...],
+        limits: NodeLimits | None = None,
+        engines: dict[str, MemoryEngine] | None = None,
+    ) -> None:
         self.config = config_from_dict(FAST)
         self.now = 1000.0
+        self.node_ids = node_ids
+        self.limits = limits or NodeLimits()
         self.wire: list[tuple[str, str, bytes]] = []  # (sender, peer, frame)
         self.cores: dict[str, NodeCore] = {}
+        self.pumps: dict[str, SnapshotPump] = {}
+        self.isolated: set[str] = set()
         for node_id in node_ids:
-            core = NodeCore(
-                node_id,
-                MemoryEngine(),
-                self.config.consensus.to_settings(),
-                _WireOutbox(node_id, self.wire),
-                limits=limits or NodeLimits(),
-            )
+            engine = (engines or {}).get(node_id) or MemoryEngine()
+            core = self.start(node_id, engine)
             core.host("p0", node_ids, False, self.now)
-            self.cores[node_id] = core
+
+    def start(self, node_id: str, engine: MemoryEngine) -> NodeCore:
+        """A core for ``node_id`` on ``engine``, recovered from it (a start or a restart)."""
+        settings = self.config.consensus.to_settings()
+        pump = SnapshotPump(2, settings.retransmit_interval_s, self.limits.snapshot_stall_s)
+        core = NodeCore(
+            node_id,
+            engine,
+            settings,
+            _WireOutbox(node_id, self.wire),
+            limits=self.limits,
+            snapshots=pump,
+        )
+        core.recover(self.now)
+        self.cores[node_id] = core
+        self.pumps[node_id] = pump
+        return core
 
     def pump(self, rounds_max: int = 50) -> None:
-        """Deliver messages (and flush) until nothing moves."""
+        """Deliver messages, flush and send snapshot chunks until nothing moves."""
         for core in self.cores.values():
             core.flush(self.now)
         for _ in range(rounds_max):
+            for node_id, pump in self.pumps.items():
+                pump.pump(self.now, self.cores[node_id].outbox)  # type: ignore[arg-type]
             if not self.wire:
                 return
             batch, self.wire[:] = list(self.wire), []
             for sender, peer, frame in batch:
-                self.cores[peer].receive(sender, frame, self.now)
+                if sender not in self.isolated and peer not in self.isolated:
+                    self.cores[peer].receive(sender, frame, self.now)
             for core in self.cores.values():
                 core.flush(self.now)
         raise AssertionError("messages kept flowing")

@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 
-from raydynamo.actors.group_client import BATCH_BYTES_MAX, GroupClient, Throttled
+from raydynamo.actors.group_client import GroupClient, Throttled
 from raydynamo.api.errors import ServiceUnavailable, ThrottlingException, ValidationException
 from raydynamo.config import DataConfig
 from raydynamo.data.writer import BulkWriter, CapacityPacer
+from raydynamo.limits import COALESCED_BYTES_MAX
 from raydynamo.node.replies import Applied
 from raydynamo.operations.bulk_put import plan_commands, validate_puts
 from raydynamo.partition.item_writes import decode_item_write
@@ -201,7 +202,7 @@ def test_many_commands_queued_at_once_share_calls_within_the_byte_bound() -> Non
         "p", ["a"], "ns", lookup={"a": leader}.__getitem__, queued_bytes_max=64 << 20
     )
     client.leader = "a"
-    big = b"x" * (BATCH_BYTES_MAX // 3)
+    big = b"x" * (COALESCED_BYTES_MAX // 3)
 
     async def burst() -> list[Any]:
         small = await client.write_many([(b"s%d" % i, b"c") for i in range(10)])

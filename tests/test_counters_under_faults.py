@@ -26,6 +26,7 @@ import ray
 from raydynamo.actors.controller import CONTROLLER_NAME
 from raydynamo.actors.service import start_service, stop_service
 from raydynamo.actors.storage_node import storage_actor_name
+from raydynamo.metadata.member_ids import node_of
 from tests.conftest import service_config
 
 pytestmark = pytest.mark.ray
@@ -131,7 +132,9 @@ def test_counters_end_between_acknowledged_and_acknowledged_plus_unknown(
             status = await controller.status.remote()
             table = next(t for t in status["tables"] if t["table"] == TABLE)
             return all(
-                len(p["members"]) == 3 and removed not in p["members"] and p["healthy"]
+                len(p["members"]) == 3
+                and removed not in {node_of(m) for m in p["members"]}
+                and p["healthy"]
                 for p in table["partitions"]
             )
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from raydynamo.actors.group_client import GroupClient, GroupUnavailable, Throttled
-from raydynamo.node.replies import Applied, NotLeader, Overloaded
+from raydynamo.actors.group_client import GroupClient, GroupUnavailable, PartitionMoved, Throttled
+from raydynamo.node.replies import Applied, NoSuchPartition, NotLeader, Overloaded
 
 
 class _Method:
@@ -128,3 +128,19 @@ def test_requests_waiting_for_a_partition_are_bounded_in_bytes() -> None:
     throttled = [o for o in outcomes if isinstance(o, Throttled)]
     assert throttled and refused == len(throttled)
     assert sum(1 for o in outcomes if o == {"ok": True}) >= 2
+
+
+def test_a_member_that_does_not_host_the_partition_is_passed_over() -> None:
+    """A node back on an empty directory (waiting to rejoin) or a removed member answers
+    NoSuchPartition; the others still serve. Only when no member hosts it is the map stale."""
+    empty = FakeNode(lambda name, args: NoSuchPartition())
+    hosting = FakeNode(lambda name, args: [{"items": [None], "sizes": [0]}] * len(args[1]))
+    client = client_over({"a": empty, "b": hosting})
+    client.leader = "a"
+    assert asyncio.run(client.read_item({"kind": "get"}, consistent=True)) == {
+        "items": [None],
+        "sizes": [0],
+    }
+    nobody = client_over({"a": empty, "b": empty})
+    with pytest.raises(PartitionMoved):
+        asyncio.run(nobody.read_item({"kind": "get"}, consistent=False))

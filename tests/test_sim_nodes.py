@@ -15,10 +15,12 @@ from concurrent.futures import ProcessPoolExecutor
 import pytest
 
 from raydynamo.node import core as node_core
+from raydynamo.node import snapshots as node_snapshots
 from raydynamo.partition.state_machine import PartitionStateMachine
 from raydynamo.sim.__main__ import main as sim_main
 from raydynamo.sim.__main__ import run_nodes_one
 from raydynamo.sim.node_world import NodeWorld
+from raydynamo.storage.engine import WriteBatch
 from tests.conftest import in_ci
 
 SEEDS = 200 if in_ci() else 40
@@ -38,6 +40,13 @@ def test_seeded_node_runs_find_no_violation_with_every_fault_injected() -> None:
     assert sum(r.foreign_frames for r in results) > SEEDS
     assert sum(r.crashes for r in results) > SEEDS
     assert sum(r.reconfigurations for r in results) > SEEDS
+    # Nodes that hosted a partition before are added again, as new members (member ids).
+    assert sum(r.former_nodes_readded for r in results) > SEEDS // 4
+    # Snapshots of several chunks in most runs, with nodes crashing in the middle of them.
+    assert sum(r.snapshot_transfers_completed for r in results) > 3 * SEEDS
+    assert sum(r.snapshots_installed for r in results) > 3 * SEEDS
+    assert sum(1 for r in results if r.snapshot_transfers_multichunk) > SEEDS // 2
+    assert sum(r.crashes_mid_transfer for r in results) > SEEDS
 
 
 def test_same_seed_gives_same_run() -> None:
@@ -53,6 +62,8 @@ def test_cli_prints_one_json_line_with_the_fault_counts(capsys: pytest.CaptureFi
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert code == 0
     for key in ("runs", "steps", "violations", "disk_faults", "corrupt_frames", "crashes"):
+        assert key in summary
+    for key in ("snapshot_transfers_started", "snapshot_transfers_completed"):
         assert key in summary
     assert summary["runs"] == 2 and summary["violations"] == 0 and summary["steps"] == 2400
 
@@ -123,3 +134,45 @@ def test_checker_catches_a_core_that_a_corrupted_frame_stops(
     monkeypatch.setattr(node_core, "decode_batch", decode_unguarded)
     monkeypatch.setattr(node_core, "ChecksumMismatch", LookupError)  # the old, narrower except
     assert caught_within(20), "a corrupted frame stopping the core went unnoticed"
+
+
+def test_checker_catches_a_snapshot_that_loses_pairs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A receiver that stages only part of each chunk installs a state its peers never had."""
+    original = node_snapshots.stage_batch
+
+    def lossy(staging, pairs, *, first):  # type: ignore[no-untyped-def]
+        return original(staging, pairs[:-1], first=first)
+
+    monkeypatch.setattr(node_snapshots, "stage_batch", lossy)
+    assert caught_within(20), "a snapshot that lost pairs went unnoticed"
+
+
+def test_checker_catches_an_install_that_keeps_the_old_state(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A replica that takes a snapshot's slot but not its data skips every slot in between."""
+    original = node_snapshots.SnapshotsMixin._install
+
+    def slot_only(self, hosted, snapshot):  # type: ignore[no-untyped-def]
+        live, machine = hosted.keys, hosted.machine
+        original(self, hosted, snapshot)
+        hosted.keys, hosted.machine = live, machine
+        return WriteBatch()
+
+    monkeypatch.setattr(node_snapshots.SnapshotsMixin, "_install", slot_only)
+    assert caught_within(20), "an install that kept the old data went unnoticed"
+
+
+def test_checker_catches_a_former_member_added_again_under_its_old_id(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found by this simulation: a node added again to a group it had left, under its old id,
+    is an acceptor that forgot. A member that missed the removal and the re-addition counts it
+    in the configuration it knows, wins an election with it and overwrites chosen slots. Member
+    ids (``metadata.member_ids``) make every added replica a new member."""
+    from raydynamo.sim import node_reconfig
+
+    monkeypatch.setattr(node_reconfig, "new_member_id", lambda node_id, token=None: node_id)
+    assert any(NodeWorld(seed).run().violations for seed in range(100, 400)), (
+        "re-adding a member under its old id went unnoticed"
+    )

@@ -115,3 +115,48 @@ def test_leader_node_killed_mid_stream_loses_nothing_and_restarted_node_agrees(f
             with contextlib.suppress(ray.exceptions.ActorUnavailableError):
                 # a round trip to every member (the restarted one once it is back)
                 ray.get([fleet.handles[m].ping.remote() for m in members], timeout=60)
+
+
+def test_a_member_added_after_compaction_catches_up_through_a_chunked_snapshot(
+    ray_session: object, data_dir: str
+) -> None:
+    """Snapshot chunks between storage node actors (``snapshot_chunk``), read off the core
+    thread: a member added once the group's log is compacted gets the partition's state in many
+    chunks and ends up holding the same bytes."""
+    namespace = f"test-snap-{os.getpid()}-{time.monotonic_ns()}"
+    data = fast_config(data_dir, namespace)
+    data["cluster"]["storage_nodes"] = 4
+    data["consensus"]["log_retained_slots"] = 4
+    data["node"] = {"snapshot_chunk_bytes": 4096}
+    fleet = StorageFleet(config_from_dict(data))
+    fleet.start()
+    try:
+        pid = "t9.p0"
+        members = fleet.place_group(pid, offset=0)
+        client = GroupClient(pid, members, namespace)
+
+        async def fill() -> None:
+            for i in range(80):
+                reply = await client.write([put(f"{pid}/{i}", f"k{i}".encode(), b"v" * 400)])
+                assert isinstance(reply[0], Applied)
+
+        asyncio.run(fill())
+        grown = sorted({*members, "sn3"})
+        newcomer = fleet.handles["sn3"]
+        ray.get(newcomer.host_partition.remote(pid, grown, True))
+        leader = fleet.handles[members[0]]
+        deadline = time.monotonic() + 120
+        while not ray.get(leader.change_members.remote(pid, grown)):
+            assert time.monotonic() < deadline, "the leader never took the change"
+            ray.get(leader.ping.remote())
+        while True:
+            states = ray.get([fleet.handles[m].partition_state.remote(pid) for m in grown])
+            if all(s == states[0] for s in states):
+                break
+            assert time.monotonic() < deadline, "the new member did not catch up"
+            ray.get(newcomer.ping.remote())
+        assert ray.get(newcomer.stats.remote())["snapshots_installed"] >= 1
+        sent = ray.get(leader.stats.remote())
+        assert sent["snapshot_transfers_completed"] >= 1 and sent["snapshot_chunks_sent"] > 5
+    finally:
+        fleet.stop()

@@ -1,36 +1,60 @@
-"""The controller (the paper's auto admin): creates and deletes tables, places replicas, pushes
-metadata to the shards, keeps table statistics.
+"""The controller (the paper's auto admin): creates and deletes tables, places replicas, heals,
+pushes metadata to the shards, keeps table statistics.
 
-All of its state is durable in the system partition (``system_store``), so a restarted controller
-reloads it and resumes any table caught half-way through creation or deletion. Table requests
-are validated and answered with DynamoDB's shapes (``metadata.tables``); placement decisions come
-from ``metadata.placement``: three replicas of a partition on three storage nodes on three Ray
-nodes (zones) whenever the cluster has them.
+``Controller`` is a plain class: all its calls go through ``control_ports.ControlPorts``
+(storage nodes, metadata shards, the system partition), so its logic runs in tests against
+in-process fakes. ``ControllerActor`` is the thin Ray actor around it, like ``Router`` and
+``RouterActor``.
 
-Answers cross the actor boundary as ``{"ok": response}`` or ``{"error": ClientError.to_wire()}``,
-never as exceptions with Ray tracebacks.
+All of its state is durable in the system partition (``metadata.system_records``): tables and
+their partition maps, where each storage node runs and the id of its data directory, the
+cluster id, and heals in progress. A restarted controller reloads it, resumes any table caught
+half-way through creation or deletion and every heal, and checks that the system partition
+belongs to the cluster it was started for. Placement decisions come from
+``metadata.placement``: the replicas of a partition on distinct storage nodes on distinct hosts
+(zones) whenever the cluster has them.
+
+A storage node is only ever asked to host a group as a member that is not joining on the data
+directory the controller knows for it (``host_partition_checked``): one that lost its directory
+since hosts nothing until the healer makes it join back as a new member.
+
+Answers cross the actor boundary as ``{"ok": response}`` or ``{"error": ClientError.to_wire()}``;
+an unexpected failure is logged and answered with DynamoDB's ``InternalServerError`` and a plain
+message, never with an exception's text. Only ``ControllerActor`` and the ports use Ray.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import ray
 
-from raydynamo.actors.group_client import GroupClient
+from raydynamo.actors.control_ports import Authority, ControlPorts, ray_ports
 from raydynamo.actors.healing import Healer
-from raydynamo.actors.metadata_shard import metadata_shard_name, shard_of
-from raydynamo.actors.storage_node import storage_actor_name
-from raydynamo.actors.system_store import SYSTEM_PARTITION, SystemStore
+from raydynamo.actors.metadata_shard import shard_of
 from raydynamo.api.errors import ClientError, InternalServerError
 from raydynamo.config import RaydynamoConfig, config_from_dict
+from raydynamo.limits import CONTROLLER_RETRY_PAUSE_S, HOST_DEADLINE_S, LEADER_WAIT_S
+from raydynamo.metadata.member_ids import node_of
 from raydynamo.metadata.partition_map import PartitionMap, PartitionRange, even_ranges
 from raydynamo.metadata.placement import NodeInfo, assess_group, place_partitions
 from raydynamo.metadata.sizing import PartitionSizing, initial_partitions_for
+from raydynamo.metadata.storage_hosts import StorageNodeRecord
+from raydynamo.metadata.system_records import (
+    CLUSTER_KEY,
+    SYSTEM_PARTITION,
+    cluster_record,
+    decode_state,
+    node_key,
+    pack,
+    table_key,
+)
 from raydynamo.metadata.tables import (
     TableCatalog,
     TableDescription,
@@ -47,50 +71,49 @@ from raydynamo.metadata.tables import (
 log = logging.getLogger(__name__)
 
 CONTROLLER_NAME = "raydynamo-controller"
-PROBE_TIMEOUT_S = 2.0
-HOST_DEADLINE_S = 30.0
+INTERNAL_ERROR_MESSAGE = "The server encountered an internal error trying to fulfill the request."
 Answer = dict[str, Any]
 
 
-def _answer(fn: Any) -> Any:
-    """Turn a coroutine's result or ClientError into an answer dict; never raise to Ray."""
-
-    async def wrapper(self: Controller, *args: Any) -> Answer:
-        try:
-            await self._ensure_started()
-            return {"ok": await fn(self, *args)}
-        except ClientError as err:
-            return {"error": err.to_wire()}
-        except Exception as err:
-            log.exception("controller operation failed")
-            return {"error": InternalServerError(f"internal error: {err!r}").to_wire()}
-
-    wrapper.__name__ = fn.__name__
-    return wrapper
+class ClusterMismatch(Exception):
+    """The system partition belongs to another cluster than the one this controller serves."""
 
 
-@ray.remote(max_restarts=-1, max_task_retries=-1, max_concurrency=100)
+class GroupNotHosted(Exception):
+    """Fewer than a majority of a group's members could host it."""
+
+
 class Controller:
-    def __init__(self, config: dict[str, Any]) -> None:
-        self.config: RaydynamoConfig = config_from_dict(config)
-        self.namespace = self.config.cluster.namespace
-        self.node_ids = [f"sn{i}" for i in range(self.config.cluster.storage_nodes)]
+    def __init__(
+        self,
+        config: RaydynamoConfig,
+        cluster_id: str,
+        ports: ControlPorts,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.cluster_id = cluster_id
+        self.ports = ports
+        self.clock = clock
+        self.node_ids = [f"sn{i}" for i in range(config.cluster.storage_nodes)]
         self.catalog = TableCatalog()
         self.maps: dict[str, PartitionMap] = {}
         self.versions: dict[str, int] = {}
         self.nodes: dict[str, dict[str, Any]] = {}
+        self.records: dict[str, StorageNodeRecord] = {}
         self.started = False
         self.starting: asyncio.Lock | None = None
         self.table_lock: asyncio.Lock | None = None
-        self.store: SystemStore | None = None
+        self.store: Authority | None = None
         self.tasks: set[asyncio.Task[None]] = set()
-        self.sizing = PartitionSizing(partitions_default=self.config.cluster.partitions_per_table)
+        self.sizing = PartitionSizing(partitions_default=config.cluster.partitions_per_table)
         self.system_members: list[str] = []
         self.healer = Healer(self)
 
     # --- start-up --------------------------------------------------------------------------------
 
-    async def _ensure_started(self) -> None:
+    async def ensure_started(self) -> None:
         if self.started:
             return
         if self.starting is None:
@@ -99,105 +122,172 @@ class Controller:
         async with self.starting:
             if self.started:
                 return
-            await self._refresh_nodes()
-            self.system_members = await self._find_system_group()
-            await self._host_group(SYSTEM_PARTITION, self.system_members)
-            self.store = SystemStore(self.system_members, self.namespace)
-            for name, entry in (await self.store.load_all()).items():
-                description = TableDescription.from_record(entry["description"])
-                self.catalog.restore(description)
+            await self.refresh_nodes()
+            self.system_members = await self._system_group()
+            self.store = self.ports.open_authority(list(self.system_members))
+            state = decode_state(await self.store.load())
+            if state.cluster_id is None:
+                await self.store.put(CLUSTER_KEY, cluster_record(self.cluster_id))
+            elif state.cluster_id != self.cluster_id:
+                raise ClusterMismatch(
+                    f"the system partition belongs to cluster {state.cluster_id}, "
+                    f"not {self.cluster_id}"
+                )
+            self.records = dict(state.nodes)
+            for name, entry in state.tables.items():
+                self.catalog.restore(TableDescription.from_record(entry["description"]))
                 self.maps[name] = PartitionMap.from_wire(entry["map"])
                 self.versions[name] = int(entry["version"])
-            await self._push(self.catalog.names())
+            await self.record_nodes()
+            await self.push(self.catalog.names())
             for description in self.catalog.descriptions():
                 if description.table_status is TableStatus.CREATING:
-                    self._spawn(self._activate(description.table_name))
+                    self.spawn(self._activate(description.table_name))
                 elif description.table_status is TableStatus.DELETING:
-                    self._spawn(self._finish_delete(description.table_name))
-            self._spawn(self._stats_loop())
-            self._spawn(self._health_loop())
+                    self.spawn(self._finish_delete(description.table_name))
+            self.healer.load(state.intents)
+            self.spawn(self._every(self.config.controller.stats_interval_s, self.refresh_stats))
+            self.spawn(self._every(self.config.controller.health_interval_s, self.healer.check))
             self.started = True
 
-    async def _find_system_group(self) -> list[str]:
-        """The system partition's members: the newest configuration any node reports, or the
-        first storage nodes for a new cluster."""
-        best_slot, best = -2, self.node_ids[: self.config.cluster.replicas]
-        for node_id, info in self.nodes.items():
-            if not info.get("alive"):
-                continue
-            try:
-                status = await self._storage(node_id).status.remote()
-            except Exception:
-                continue
-            for replica in status:
-                if (
-                    replica["partition_id"] == SYSTEM_PARTITION
-                    and replica["config_slot"] > best_slot
-                ):
-                    best_slot, best = replica["config_slot"], list(replica["members"])
-        return best
+    async def _system_group(self) -> list[str]:
+        """The system partition's members: the newest configuration its replicas report. A new
+        cluster (every storage node answers, and none hosts anything) gets one on the first
+        storage nodes; otherwise, with no system partition found, start-up fails (and is tried
+        again) rather than begin an empty catalog beside existing data, or host the group on a
+        node that lost its directory."""
+        best_slot, best = -1, list[str]()
+        new_cluster = True
+        for node_id in self.node_ids:
+            alive = self.nodes.get(node_id, {}).get("alive")
+            status = await self.ports.nodes.status(node_id) if alive else None
+            new_cluster = new_cluster and status == []
+            for replica in status or ():
+                slot = int(replica["config_slot"])
+                if replica["partition_id"] == SYSTEM_PARTITION and slot > best_slot:
+                    best_slot, best = slot, list(replica["members"])
+        if best:
+            await self._ensure_leader(SYSTEM_PARTITION, best)
+            return best
+        if not new_cluster:
+            raise GroupNotHosted("no storage node reports the system partition (yet)")
+        members = self.node_ids[: self.config.cluster.replicas]
+        await self.host_group(SYSTEM_PARTITION, members)
+        return members
 
-    async def _health_loop(self) -> None:
+    async def _every(self, interval_s: float, job: Callable[[], Awaitable[None]]) -> None:
         while True:
-            await asyncio.sleep(self.config.controller.health_interval_s)
+            await asyncio.sleep(interval_s)
             try:
-                await self.healer.check()
-            except Exception as err:
-                log.warning("health check failed: %r", err)
+                await job()
+            except Exception:
+                log.exception("controller background job failed")
 
-    def _spawn(self, coroutine: Any) -> None:
+    def spawn(self, coroutine: Any) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coroutine)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        return task
 
-    def _storage(self, node_id: str) -> Any:
-        return ray.get_actor(storage_actor_name(node_id), namespace=self.namespace)
+    # --- storage nodes ---------------------------------------------------------------------------
 
-    async def _refresh_nodes(self) -> None:
-        async def info(node_id: str) -> tuple[str, dict[str, Any] | None]:
-            try:
-                return node_id, await asyncio.wait_for(
-                    self._storage(node_id).node_info.remote(), timeout=PROBE_TIMEOUT_S
-                )
-            except Exception:
-                return node_id, None
-
-        for node_id, found in await asyncio.gather(*(info(n) for n in self.node_ids)):
-            if found is not None:
-                self.nodes[node_id] = {**found, "alive": True}
+    async def refresh_nodes(self) -> None:
+        """Probe every storage node: where it runs, its directory, whether it answers."""
+        found = await asyncio.gather(*(self.ports.nodes.identity(n) for n in self.node_ids))
+        for node_id, info in zip(self.node_ids, found, strict=True):
+            if info is not None:
+                self.nodes[node_id] = {**info, "alive": True}
             else:
-                self.nodes.setdefault(node_id, {"node_id": node_id, "zone": "?"})["alive"] = False
+                default = {"node_id": node_id, "zone": "?", "host": "?"}
+                self.nodes.setdefault(node_id, default)["alive"] = False
 
-    async def _host_group(self, partition_id: str, members: list[str]) -> None:
-        """Host a group on its live members and make one campaign; wait for a leader. Members
-        on dead nodes are skipped (the healer replaces them): a controller restarted after a
-        node was lost must still come up."""
-        deadline = asyncio.get_running_loop().time() + HOST_DEADLINE_S
-        live = [m for m in members if self.nodes.get(m, {}).get("alive", True)]
+    async def record_nodes(self) -> None:
+        """Record storage nodes seen for the first time, and nodes that moved host. A node whose
+        directory is new keeps its old record until the healer has it join its groups back."""
+        assert self.store is not None
+        for node_id, info in sorted(self.nodes.items()):
+            if not info.get("alive"):
+                continue
+            current = StorageNodeRecord(str(info["host"]), str(info["directory_id"]))
+            known = self.records.get(node_id)
+            if known is None or (
+                known.directory_id == current.directory_id and known.host != current.host
+            ):
+                await self.save_record(node_id, current)
+
+    async def save_record(self, node_id: str, record: StorageNodeRecord) -> None:
+        assert self.store is not None
+        await self.store.put(node_key(node_id), pack(record.to_wire()))
+        self.records[node_id] = record
+
+    def directory_of(self, node_id: str) -> str:
+        """The directory id a node must still run on to host a group as a full member."""
+        known = self.records.get(node_id)
+        if known is not None:
+            return known.directory_id
+        return str(self.nodes.get(node_id, {}).get("directory_id", ""))
+
+    def directory_lost(self, node_id: str) -> bool:
+        """The node answers from a directory other than the one recorded for it."""
+        info = self.nodes.get(node_id, {})
+        known = self.records.get(node_id)
+        return (
+            bool(info.get("alive"))
+            and known is not None
+            and (info.get("directory_id") != known.directory_id)
+        )
+
+    async def host_group(self, partition_id: str, members: list[str]) -> None:
+        """Host a new group on its live members (checked against their directories) and see it
+        led. Members that are down, or refuse (their directory changed), are left to the
+        healer; a majority must host it."""
+        deadline = self.clock() + HOST_DEADLINE_S
+        live = [m for m in members if self.nodes.get(node_of(m), {}).get("alive", True)]
+        hosted: list[str] = []
+        settled: set[str] = set()
         while True:
-            try:
-                nodes = [self._storage(m) for m in live]
-                await asyncio.gather(
-                    *(n.host_partition.remote(partition_id, members) for n in nodes)
-                )
+            for member in [m for m in live if m not in settled]:
+                try:
+                    ok = await self.ports.nodes.host_partition(
+                        member,
+                        self.directory_of(node_of(member)),
+                        partition_id,
+                        list(members),
+                        False,
+                    )
+                except Exception as err:  # restarting or not registered yet: try again
+                    log.info("%s not hosted on %s: %s", partition_id, member, type(err).__name__)
+                    continue
+                settled.add(member)
+                if ok:
+                    hosted.append(member)
+                else:
+                    log.warning("%s refused %s: its data directory changed", member, partition_id)
+            if len(settled) == len(live) or self.clock() > deadline:
                 break
-            except Exception:  # a node restarting or not yet registered: try again
-                if asyncio.get_running_loop().time() > deadline:
-                    raise
-                await asyncio.sleep(0.5)
-        group = GroupClient(partition_id, members, self.namespace, deadline_s=2.0)
-        try:
-            await group.read([b""], consistent=True)
-            return  # already led
-        except Exception:
-            pass
-        await self._storage(live[0]).campaign.remote(partition_id)
-        group = GroupClient(partition_id, members, self.namespace, deadline_s=60.0)
-        await group.read([b""], consistent=True)
+            await asyncio.sleep(CONTROLLER_RETRY_PAUSE_S)
+        if len(hosted) < len(members) // 2 + 1:
+            raise GroupNotHosted(f"{partition_id}: hosted on {sorted(hosted)} only")
+        await self._ensure_leader(partition_id, members, hosted)
+
+    async def _ensure_leader(
+        self, partition_id: str, members: list[str], campaigners: list[str] | None = None
+    ) -> None:
+        nodes = self.ports.nodes
+        if await nodes.has_leader(partition_id, members, deadline_s=2.0):
+            return
+        for member in campaigners or members:
+            try:
+                await nodes.campaign(member, partition_id)
+                break
+            except Exception:
+                continue
+        if not await nodes.has_leader(partition_id, members, deadline_s=LEADER_WAIT_S):
+            raise GroupNotHosted(f"{partition_id}: no leader")
 
     # --- tables ----------------------------------------------------------------------------------
 
-    def _entry(self, name: str) -> dict[str, Any] | None:
+    def entry(self, name: str) -> dict[str, Any] | None:
         description = self.catalog.get(name)
         if description is None:
             return None
@@ -207,55 +297,62 @@ class Controller:
             "version": self.versions.get(name, 0),
         }
 
-    async def _save(self, name: str) -> None:
+    async def save(self, name: str) -> None:
         """Bump the entry's version, make it durable, then push it to its metadata shard."""
         assert self.store is not None
         self.versions[name] = self.versions.get(name, 0) + 1
-        entry = self._entry(name)
+        entry = self.entry(name)
         assert entry is not None
-        await self.store.save(name, entry)
-        await self._push([name])
+        await self.store.put(table_key(name), pack(entry))
+        await self.push([name])
 
-    async def _push(self, names: list[str]) -> None:
+    async def push(self, names: list[str]) -> None:
         shards = self.config.cluster.metadata_shards
         updates: dict[int, dict[str, Any]] = {}
         for name in names:
-            updates.setdefault(shard_of(name, shards), {})[name] = self._entry(name)
+            updates.setdefault(shard_of(name, shards), {})[name] = self.entry(name)
         for index, entries in updates.items():
-            try:
-                shard = ray.get_actor(metadata_shard_name(index), namespace=self.namespace)
-                await shard.put.remote(entries)
-            except Exception as err:  # a restarting shard reloads from us anyway
-                log.warning("metadata shard %d missed a push: %r", index, err)
+            await self.ports.shards.push(index, entries)
 
     async def shard_snapshot(self, index: int, shards: int) -> dict[str, Any]:
-        await self._ensure_started()
+        await self.ensure_started()
         return {
-            name: self._entry(name)
+            name: self.entry(name)
             for name in self.catalog.names()
             if shard_of(name, shards) == index
         }
 
-    def _node_infos(self) -> list[NodeInfo]:
+    def node_infos(self) -> list[NodeInfo]:
         replicas: dict[str, int] = {}
         leaders: dict[str, int] = {}
         for partition_map in self.maps.values():
             for partition in partition_map.partitions:
                 for member in partition.members:
-                    replicas[member] = replicas.get(member, 0) + 1
-                leaders[partition.members[0]] = leaders.get(partition.members[0], 0) + 1
+                    replicas[node_of(member)] = replicas.get(node_of(member), 0) + 1
+                first = node_of(partition.members[0])
+                leaders[first] = leaders.get(first, 0) + 1
         return [
             NodeInfo(
                 node_id,
                 str(info.get("zone", "?")),
-                bool(info.get("alive")),
+                bool(info.get("alive")) and not self.directory_lost(node_id),
                 replicas.get(node_id, 0),
                 leaders.get(node_id, 0),
             )
             for node_id, info in sorted(self.nodes.items())
         ]
 
-    @_answer
+    async def answer(self, operation: Callable[..., Awaitable[Any]], *args: Any) -> Answer:
+        """Run a client-facing operation; its result or DynamoDB error as an answer dict."""
+        try:
+            await self.ensure_started()
+            return {"ok": await operation(*args)}
+        except ClientError as err:
+            return {"error": err.to_wire()}
+        except Exception:
+            log.exception("controller operation %s failed", getattr(operation, "__name__", "?"))
+            return {"error": InternalServerError(INTERNAL_ERROR_MESSAGE).to_wire()}
+
     async def create_table(self, request: dict[str, Any]) -> dict[str, Any]:
         spec = validate_create_table(request)
         assert self.table_lock is not None
@@ -263,10 +360,8 @@ class Controller:
             table_id = str(uuid.uuid4())
             description = self.catalog.create(spec, table_id=table_id, now=datetime.now(UTC))
             count = initial_partitions_for(spec, sizing=self.sizing).partition_count
-            await self._refresh_nodes()
-            placements, _ = place_partitions(
-                self._node_infos(), count, self.config.cluster.replicas
-            )
+            await self.refresh_nodes()
+            placements, _ = place_partitions(self.node_infos(), count, self.config.cluster.replicas)
             partitions = tuple(
                 PartitionRange(f"{table_id}.{i}", start, end, tuple(placement.members))
                 for i, ((start, end), placement) in enumerate(
@@ -274,8 +369,8 @@ class Controller:
                 )
             )
             self.maps[spec.table_name] = PartitionMap(table_id, 1, partitions)
-            await self._save(spec.table_name)
-        self._spawn(self._activate(spec.table_name))
+            await self.save(spec.table_name)
+        self.spawn(self._activate(spec.table_name))
         return create_table_response(description)
 
     async def _activate(self, name: str) -> None:
@@ -285,28 +380,27 @@ class Controller:
             try:
                 await asyncio.gather(
                     *(
-                        self._host_group(p.partition_id, list(p.members))
+                        self.host_group(p.partition_id, list(p.members))
                         for p in partition_map.partitions
                     )
                 )
                 break
             except Exception as err:
-                log.warning("table %s: partitions not up yet (%r); retrying", name, err)
+                log.warning("table %s: partitions not up yet (%s); retrying", name, err)
                 await asyncio.sleep(1.0)
         assert self.table_lock is not None
         async with self.table_lock:
             if self.catalog.get(name) is not None:
                 self.catalog.mark_active(name)
-                await self._save(name)
+                await self.save(name)
 
-    @_answer
     async def delete_table(self, request: dict[str, Any]) -> dict[str, Any]:
         name = validate_delete_table(request)
         assert self.table_lock is not None
         async with self.table_lock:
             description = self.catalog.begin_delete(name)
-            await self._save(name)
-        self._spawn(self._finish_delete(name))
+            await self.save(name)
+        self.spawn(self._finish_delete(name))
         return delete_table_response(description)
 
     async def _finish_delete(self, name: str) -> None:
@@ -314,27 +408,25 @@ class Controller:
         for partition in partition_map.partitions:
             for member in partition.members:
                 try:
-                    await self._storage(member).drop_partition.remote(partition.partition_id)
+                    await self.ports.nodes.drop_partition(member, partition.partition_id)
                 except Exception as err:  # a dead node's copy goes when the node is replaced
                     log.warning("could not drop %s on %s: %r", partition.partition_id, member, err)
         assert self.table_lock is not None and self.store is not None
         async with self.table_lock:
             self.catalog.remove(name)
             self.maps.pop(name, None)
-            await self.store.delete(name)
-            await self._push([name])
+            await self.store.delete(table_key(name))
+            await self.push([name])
 
     # Describe and list wait for table changes in progress: a table reported ACTIVE has been
     # pushed to the metadata shards, so a router that asks right after finds it ACTIVE too.
 
-    @_answer
     async def describe_table(self, request: dict[str, Any]) -> dict[str, Any]:
         name = validate_describe_table(request)
         assert self.table_lock is not None
         async with self.table_lock:
             return describe_table_response(self.catalog.describe(name))
 
-    @_answer
     async def list_tables(self, request: dict[str, Any]) -> dict[str, Any]:
         parsed = validate_list_tables(request)
         assert self.table_lock is not None
@@ -343,17 +435,9 @@ class Controller:
 
     # --- statistics and status -------------------------------------------------------------------
 
-    async def _stats_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.controller.stats_interval_s)
-            try:
-                await self.refresh_stats()
-            except Exception as err:
-                log.warning("table statistics not refreshed: %r", err)
-
     async def refresh_stats(self) -> None:
         """Recompute ItemCount and TableSizeBytes of every active table from its replicas."""
-        await self._ensure_started()
+        await self.ensure_started()
         for description in self.catalog.descriptions():
             if description.table_status is not TableStatus.ACTIVE:
                 continue
@@ -366,45 +450,28 @@ class Controller:
 
     async def _partition_stats(self, partition: PartitionRange) -> dict[str, Any]:
         for member in partition.members:
-            try:
-                stats = await self._storage(member).partition_stats.remote(partition.partition_id)
-            except Exception:
-                continue
-            if isinstance(stats, tuple):  # (items, bytes); else the node does not host it
-                return {"items": stats[0], "bytes": stats[1]}
+            stats = await self.ports.nodes.partition_stats(member, partition.partition_id)
+            if stats is not None:
+                return stats
         return {}
 
     async def status(self) -> dict[str, Any]:
-        """Tables, partitions, leaders, storage nodes, zones and health (``raydynamo status``)."""
-        await self._ensure_started()
-        await self._refresh_nodes()
+        """Tables, partitions, leaders, storage nodes, hosts and health, heals in progress."""
+        await self.ensure_started()
+        await self.refresh_nodes()
         roles: dict[str, dict[str, str]] = {}
         for node_id, info in self.nodes.items():
-            if not info.get("alive"):
-                continue
-            try:
-                for replica in await self._storage(node_id).status.remote():
-                    roles.setdefault(replica["partition_id"], {})[node_id] = replica["role"]
-            except Exception:
+            hosted = await self.ports.nodes.status(node_id) if info.get("alive") else None
+            if hosted is None:
                 info["alive"] = False
-        infos = self._node_infos()
+            for replica in hosted or ():
+                roles.setdefault(replica["partition_id"], {})[node_id] = replica["role"]
+        infos = self.node_infos()
         tables = []
         for description in self.catalog.descriptions():
             partitions = []
             for partition in self.maps[description.table_name].partitions:
-                placement = assess_group(list(partition.members), infos)
-                seen = roles.get(partition.partition_id, {})
-                leaders = [m for m, role in seen.items() if role == "leader"]
-                partitions.append(
-                    {
-                        "partition_id": partition.partition_id,
-                        "members": list(partition.members),
-                        "leader": leaders[0] if leaders else None,
-                        "zones_distinct": placement.zones_distinct,
-                        "note": placement.note,
-                        "healthy": len(seen) == len(partition.members) and bool(leaders),
-                    }
-                )
+                partitions.append(self._partition_status(partition, roles, infos))
             tables.append(
                 {
                     "table": description.table_name,
@@ -413,17 +480,73 @@ class Controller:
                     "partitions": partitions,
                 }
             )
+        nodes = [
+            {**info, "directory_lost": self.directory_lost(node_id)}
+            for node_id, info in sorted(self.nodes.items())
+        ]
         return {
+            "cluster_id": self.cluster_id,
             "tables": tables,
-            "nodes": list(self.nodes.values()),
+            "nodes": nodes,
             "system_members": list(self.system_members),
             "replacements": self.healer.replacements,
+            "heals": [intent.to_wire() for intent in self.healer.intents.values()],
         }
 
-    async def ping(self) -> bool:
-        await self._ensure_started()
-        return True
+    def _partition_status(
+        self, partition: PartitionRange, roles: dict[str, dict[str, str]], infos: list[NodeInfo]
+    ) -> dict[str, Any]:
+        placement = assess_group(list(partition.members), infos)
+        seen = roles.get(partition.partition_id, {})
+        leaders = [m for m, role in seen.items() if role == "leader"]
+        return {
+            "partition_id": partition.partition_id,
+            "members": list(partition.members),
+            "leader": leaders[0] if leaders else None,
+            "zones_distinct": placement.zones_distinct,
+            "note": placement.note,
+            "healthy": all(node_of(m) in seen for m in partition.members) and bool(leaders),
+        }
+
+
+@ray.remote(max_restarts=-1, max_task_retries=-1, max_concurrency=100)
+class ControllerActor:
+    """The thin Ray actor: every method hands over to ``Controller``."""
+
+    def __init__(self, config: dict[str, Any], cluster_id: str) -> None:
+        parsed = config_from_dict(config)
+        self.core = Controller(parsed, cluster_id, ray_ports(parsed.cluster.namespace))
+
+    async def create_table(self, request: dict[str, Any]) -> Answer:
+        return await self.core.answer(self.core.create_table, request)
+
+    async def delete_table(self, request: dict[str, Any]) -> Answer:
+        return await self.core.answer(self.core.delete_table, request)
+
+    async def describe_table(self, request: dict[str, Any]) -> Answer:
+        return await self.core.answer(self.core.describe_table, request)
+
+    async def list_tables(self, request: dict[str, Any]) -> Answer:
+        return await self.core.answer(self.core.list_tables, request)
+
+    async def shard_snapshot(self, index: int, shards: int) -> dict[str, Any]:
+        return await self.core.shard_snapshot(index, shards)
+
+    async def status(self) -> dict[str, Any]:
+        return await self.core.status()
+
+    async def refresh_stats(self) -> None:
+        await self.core.refresh_stats()
+
+    async def storage_records(self) -> dict[str, dict[str, str]]:
+        """Where each storage node runs and its directory's id, as recorded."""
+        await self.core.ensure_started()
+        return {n: record.to_wire() for n, record in sorted(self.core.records.items())}
 
     async def table_entry(self, name: str) -> dict[str, Any] | None:
-        await self._ensure_started()
-        return self._entry(name)
+        await self.core.ensure_started()
+        return self.core.entry(name)
+
+    async def ping(self) -> bool:
+        await self.core.ensure_started()
+        return True

@@ -10,8 +10,9 @@ in the next call (the router's half of group commit).
 Replies are the node's typed replies (``node.replies``); nothing matches strings. Outcomes:
 - a write's ``Applied`` result is returned;
 - ``Overloaded`` raises ``Throttled`` at once (nothing was proposed: the client backs off);
-- ``StaleMap``/``NoSuchPartition`` raise ``NoSuchPartition`` (the caller refreshes its map and
-  retries with the same request id);
+- ``StaleMap``, or ``NoSuchPartition`` from every member, raise ``PartitionMoved`` (the caller
+  refreshes its map and retries with the same request id); one member not hosting it (a node
+  back on an empty directory, waiting to rejoin; a removed member) is passed over;
 - ``NotLeader``/``Unavailable``/a failed or hung call: the next replica is tried, until
   ``deadline_s`` has passed, then ``GroupUnavailable`` (the write may or may not be applied).
 Every call has a timeout (``call_timeout_s``) and every request a deadline. No blocking Ray call
@@ -28,6 +29,8 @@ from typing import Any
 import ray
 
 from raydynamo.actors.storage_node import storage_actor_name
+from raydynamo.limits import COALESCED_BYTES_MAX, COALESCED_REQUESTS_MAX
+from raydynamo.metadata.member_ids import node_of
 from raydynamo.node.replies import (
     Applied,
     NoSuchPartition,
@@ -38,10 +41,6 @@ from raydynamo.node.replies import (
     WriteReply,
 )
 
-BATCH_REQUESTS_MAX = 256
-# Bytes of requests one call carries at most (one slot holds 4 MB): a bulk write queues many
-# large commands at once, and a call must stay a bounded message.
-BATCH_BYTES_MAX = 4 << 20
 Request = tuple[bytes, bytes]
 
 
@@ -107,8 +106,8 @@ class _Coalescer:
     def _kick(self) -> None:
         while self.queue and self.in_flight < self.in_flight_max:
             count = taken_bytes = 0
-            for _, size, _ in self.queue[:BATCH_REQUESTS_MAX]:
-                if count and taken_bytes + size > BATCH_BYTES_MAX:
+            for _, size, _ in self.queue[:COALESCED_REQUESTS_MAX]:
+                if count and taken_bytes + size > COALESCED_BYTES_MAX:
                     break
                 count += 1
                 taken_bytes += size
@@ -175,11 +174,12 @@ class GroupClient:
     def _named_actor(self, node_id: str) -> Any:
         return ray.get_actor(storage_actor_name(node_id), namespace=self.namespace)
 
-    async def _handle(self, node_id: str) -> Any:
-        handle = self.handles.get(node_id)
+    async def _handle(self, member_id: str) -> Any:
+        """The actor handle of the storage node a member lives on (``metadata.member_ids``)."""
+        handle = self.handles.get(member_id)
         if handle is None:
-            handle = await asyncio.to_thread(self.lookup, node_id)
-            self.handles[node_id] = handle
+            handle = await asyncio.to_thread(self.lookup, node_of(member_id))
+            self.handles[member_id] = handle
         return handle
 
     async def _call(self, node_id: str, method: str, *args: Any) -> Any:
@@ -229,6 +229,7 @@ class GroupClient:
         deadline = time.monotonic() + self.deadline_s
         tried = 0
         last: object = None
+        hosting_not: set[str] = set()  # members that said they do not host the partition
         while todo:
             if time.monotonic() > deadline:
                 failure = GroupUnavailable(f"{self.partition_id}: writes not ordered ({last!r})")
@@ -249,15 +250,18 @@ class GroupClient:
                 continue
             again: list[int] = []
             hint: str | None = None
+            if any(isinstance(r, NoSuchPartition) for r in replies):
+                hosting_not.add(target)
+            gone = hosting_not >= set(self.members)  # no member hosts it: the map is stale
             for i, reply in zip(todo, replies, strict=True):
                 if isinstance(reply, Applied):
                     results[i] = reply
                     self.leader = target
                 elif isinstance(reply, Overloaded):
                     results[i] = Throttled(f"{self.partition_id}: the leader is overloaded")
-                elif isinstance(reply, StaleMap | NoSuchPartition):
+                elif isinstance(reply, StaleMap) or (isinstance(reply, NoSuchPartition) and gone):
                     results[i] = PartitionMoved(self.partition_id)
-                else:  # NotLeader or Unavailable: settled elsewhere, with the same request id
+                else:  # NotLeader, Unavailable, a member not hosting it: try another, same id
                     again.append(i)
                     last = reply
                     if isinstance(reply, NotLeader):
@@ -307,6 +311,7 @@ class GroupClient:
         deadline = time.monotonic() + self.deadline_s
         tried = 0
         last: object = None
+        hosting_not: set[str] = set()
         while time.monotonic() < deadline:
             targets = self._targets()
             target = targets[tried % len(targets)]
@@ -318,9 +323,11 @@ class GroupClient:
                 tried += 1
                 await asyncio.sleep(self.retry_pause_s)
                 continue
-            if isinstance(reply, StaleMap | NoSuchPartition):
+            if isinstance(reply, NoSuchPartition):
+                hosting_not.add(target)
+            if isinstance(reply, StaleMap) or hosting_not >= set(self.members):
                 raise PartitionMoved(self.partition_id)
-            if not isinstance(reply, NotLeader | Unavailable):
+            if not isinstance(reply, NotLeader | Unavailable | NoSuchPartition):
                 self.leader = target
                 return reply
             last = reply
@@ -337,6 +344,7 @@ class GroupClient:
         """An eventually consistent read at any replica that answers before the deadline."""
         deadline = time.monotonic() + self.deadline_s
         last: object = None
+        hosting_not: set[str] = set()
         while time.monotonic() < deadline:
             for node_id in self._targets():
                 try:
@@ -344,9 +352,11 @@ class GroupClient:
                 except Exception as err:  # try another replica
                     last = err
                     continue
-                if isinstance(reply, StaleMap | NoSuchPartition):
+                if isinstance(reply, NoSuchPartition):
+                    hosting_not.add(node_id)
+                if isinstance(reply, StaleMap) or hosting_not >= set(self.members):
                     raise PartitionMoved(self.partition_id)
-                if not isinstance(reply, NotLeader | Unavailable):
+                if not isinstance(reply, NotLeader | Unavailable | NoSuchPartition):
                     return reply
                 last = reply
             await asyncio.sleep(self.retry_pause_s)

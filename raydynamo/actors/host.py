@@ -6,6 +6,9 @@ everything queued, feeds it to the core, ticks when due, and calls ``NodeCore.fl
 send, apply: see ``node/core.py``); inputs arriving meanwhile form the next round (group commit).
 Messages go to per-peer outboxes (``peers.PeerLinks``); messages for a peer whose own call is
 being answered ride back in that call's reply, so an Accept and its Accepted cost one actor call.
+Snapshots this node serves are read and sent by threads of their own (``snapshot_links``), a
+chunk at a time, never by the core thread; chunks from peers arrive like any frame
+(``deliver``) and their acknowledgements ride back in the reply.
 
 Reads do not queue behind writes: they run in the caller's thread against the engine after
 checking the lease the core published (``NodeCore.read_refusal``), waiting (bounded) for an
@@ -31,7 +34,9 @@ from concurrent.futures import Future
 from typing import Any, Protocol, TypeVar
 
 from raydynamo.actors.peers import PeerLinks
+from raydynamo.actors.snapshot_links import SnapshotLinks
 from raydynamo.config import RaydynamoConfig
+from raydynamo.limits import NODE_CALL_WAIT_S
 from raydynamo.node.core import NodeCore, NodeLimits, Request, WriteWaiter
 from raydynamo.node.replies import NoSuchPartition, NotLeader, Overloaded, StaleMap, Unavailable
 from raydynamo.node.replies import WriteReply as WriteReply
@@ -40,7 +45,6 @@ from raydynamo.storage.engine import Engine
 
 log = logging.getLogger(__name__)
 
-CALL_TIMEOUT_S = 120.0
 T = TypeVar("T")
 ReadRefusal = NotLeader | StaleMap | NoSuchPartition
 
@@ -48,6 +52,10 @@ ReadRefusal = NotLeader | StaleMap | NoSuchPartition
 class Transport(Protocol):
     def call(self, peer: str, sender: str, frame: bytes) -> bytes:
         """Deliver ``frame`` to ``peer``'s ``deliver`` and return its reply frame (blocking)."""
+        ...
+
+    def call_snapshot(self, peer: str, sender: str, frame: bytes) -> bytes:
+        """Deliver a snapshot chunk's ``frame`` to ``peer``; its reply frame (blocking)."""
         ...
 
 
@@ -77,17 +85,34 @@ class NodeHost:
         self.peers = PeerLinks(
             node_id,
             transport,
-            lambda sender, frame: self._enqueue(lambda now: self.core.receive(sender, frame, now)),
+            self._on_peer_reply,
             calls_in_flight_max=config.node.peer_calls_in_flight_max,
             retry_pause_s=config.consensus.retransmit_interval_s,
+        )
+        self.snapshots = SnapshotLinks(
+            node_id,
+            transport,
+            self._on_peer_reply,
+            transfers_max=config.node.snapshot_transfers_max,
+            resend_s=config.consensus.retransmit_interval_s,
+            stall_s=config.node.snapshot_stall_s,
+            clock=clock,
         )
         limits = NodeLimits(
             sync_writes=config.storage.sync_writes,
             dedup=DedupBounds(config.storage.dedup_retention_s, config.storage.dedup_bytes_max),
             pending_bytes_max=config.node.pending_bytes_max,
+            snapshot_chunk_bytes=config.node.snapshot_chunk_bytes,
+            snapshot_stall_s=config.node.snapshot_stall_s,
         )
         self.core = NodeCore(
-            node_id, engine, config.consensus.to_settings(), self.peers, limits=limits, seed=seed
+            node_id,
+            engine,
+            config.consensus.to_settings(),
+            self.peers,
+            limits=limits,
+            seed=seed,
+            snapshots=self.snapshots,
         )
         self.reply_waiters: list[tuple[str, Future[bytes]]] = []
         # Every caller waiting on the core thread, with the answer it gets if the node stops.
@@ -102,16 +127,29 @@ class NodeHost:
     def engine(self) -> Engine:
         return self.core.engine
 
+    def _on_peer_reply(self, sender: str, frame: bytes) -> None:
+        self._enqueue(lambda now: self.core.receive(sender, frame, now))
+
     @property
     def stats(self) -> dict[str, int]:
         s = self.core.stats
+        snap = self.core.snapshot_stats
+        sent = self.snapshots.counts
         return {
             "flushes": s.flushes,
             "fsyncs": s.fsyncs,
             "frames_in": s.frames_in,
             "bad_frames": s.bad_frames,
             "foreign_messages": s.foreign_messages,
-            "snapshots_sent": s.snapshots_sent,
+            "snapshot_transfers_started": sent.started,
+            "snapshot_transfers_completed": sent.completed,
+            "snapshot_transfers_abandoned": sent.abandoned,
+            "snapshot_chunks_sent": sent.chunks_sent,
+            "snapshot_requests_dropped": snap.requests_dropped,
+            "snapshot_chunks_staged": snap.chunks_staged,
+            "snapshot_chunks_dropped": snap.chunks_dropped,
+            "snapshot_chunks_corrupt": snap.chunks_corrupt,
+            "snapshots_installed": snap.installed,
         }
 
     # --- life cycle ------------------------------------------------------------------------------
@@ -129,6 +167,7 @@ class NodeHost:
         self.closed = True
         self.inbox.put(lambda now: None)
         self.peers.close()
+        self.snapshots.close()
         for thread in self.threads:
             thread.join(timeout=10)
         self.core.fail_all_pending("the storage node is closing")
@@ -184,7 +223,7 @@ class NodeHost:
             self._enqueue(task, size)
             if self.fatal is not None or self.closed:
                 self._answer_waiting()
-            return future.result(timeout=CALL_TIMEOUT_S)
+            return future.result(timeout=NODE_CALL_WAIT_S)
         finally:
             with self.waiting_lock:
                 self.waiting.pop(future, None)

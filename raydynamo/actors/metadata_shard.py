@@ -36,6 +36,7 @@ class MetadataShard:
         self.entries: dict[str, TableEntry] = {}
         self.loaded = False
         self.loading: asyncio.Lock | None = None
+        self.controller: Any = None
         self.requests = 0
         self.tables_served = 0
 
@@ -47,8 +48,15 @@ class MetadataShard:
         async with self.loading:
             if self.loaded:
                 return
-            controller = ray.get_actor(self.controller_name, namespace=self.namespace)
-            entries = await controller.shard_snapshot.remote(self.index, self.shards)
+            if self.controller is None:  # looked up off the event loop, then kept
+                self.controller = await asyncio.to_thread(
+                    ray.get_actor, self.controller_name, namespace=self.namespace
+                )
+            try:
+                entries = await self.controller.shard_snapshot.remote(self.index, self.shards)
+            except Exception:
+                self.controller = None  # a controller started anew is another actor: look again
+                raise
             for name, entry in entries.items():
                 self._store(name, entry)
             self.loaded = True

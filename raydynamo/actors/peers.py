@@ -18,6 +18,7 @@ from typing import Any
 
 from raydynamo.consensus.codec import encode_batch
 from raydynamo.consensus.messages import Message
+from raydynamo.limits import PEER_OUTBOX_MESSAGES_MAX
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ class PeerLinks:
         *,
         calls_in_flight_max: int,
         retry_pause_s: float,
-        outbox_messages_max: int = 100_000,
+        outbox_messages_max: int = PEER_OUTBOX_MESSAGES_MAX,
     ) -> None:
         self.node_id = node_id
         self.transport = transport

@@ -41,6 +41,12 @@ from raydynamo.api.errors import (
 )
 from raydynamo.api.schema import TableSchema
 from raydynamo.config import RaydynamoConfig, config_from_dict
+from raydynamo.limits import (
+    CONTROL_TIMEOUT_S,
+    ENSURE_WAIT_MAX_S,
+    METADATA_TIMEOUT_S,
+    STALE_MAP_RETRIES_MAX,
+)
 from raydynamo.metadata.partition_map import PartitionMap, PartitionRange
 from raydynamo.metadata.route_cache import RouteCache
 from raydynamo.metadata.tables import TableDescription, TableStatus
@@ -66,10 +72,6 @@ CONTROL_OPERATIONS = {
     "DescribeTable": "describe_table",
     "ListTables": "list_tables",
 }
-STALE_MAP_RETRIES_MAX = 3
-ENSURE_WAIT_MAX_S = 10.0
-CONTROL_TIMEOUT_S = 60.0  # table operations wait for the controller's table lock
-METADATA_TIMEOUT_S = 5.0  # one metadata shard lookup
 CONTROL_UNAVAILABLE = "The table service did not answer in time; retry the request."
 
 

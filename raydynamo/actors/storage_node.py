@@ -19,15 +19,17 @@ import ray
 
 from raydynamo.actors.host import NodeHost, ReadRefusal
 from raydynamo.config import RaydynamoConfig, config_from_dict
+from raydynamo.limits import (
+    CONTROL_THREADS_MAX,
+    GIL_SWITCH_INTERVAL_S,
+    PEER_CALL_TIMEOUT_S,
+    PEER_THREADS_MAX,
+    STORAGE_THREADS_MAX,
+)
 from raydynamo.node.replies import NoSuchPartition, WriteReply
 from raydynamo.storage.data_dir import make_private_dir
+from raydynamo.storage.identity import ensure_identity
 from raydynamo.storage.rocks import RocksEngine
-
-PEER_CALL_TIMEOUT_S = 10.0  # a peer that does not answer a frame by then is tried again
-STORAGE_THREADS_MAX = 512
-PEER_THREADS_MAX = 64
-CONTROL_THREADS_MAX = 16
-GIL_SWITCH_INTERVAL_S = 0.0002
 
 
 def _end_process(reason: str) -> None:
@@ -50,6 +52,13 @@ class RayTransport:
         self.lock = threading.Lock()
 
     def call(self, peer: str, sender: str, frame: bytes) -> bytes:
+        return self._call(peer, "deliver", sender, frame)
+
+    def call_snapshot(self, peer: str, sender: str, frame: bytes) -> bytes:
+        """A snapshot chunk to ``peer`` (from a snapshot thread, never the core thread)."""
+        return self._call(peer, "snapshot_chunk", sender, frame)
+
+    def _call(self, peer: str, method: str, sender: str, frame: bytes) -> bytes:
         with self.lock:
             handle = self.handles.get(peer)
         if handle is None:
@@ -57,7 +66,8 @@ class RayTransport:
             with self.lock:
                 self.handles[peer] = handle
         try:
-            return ray.get(handle.deliver.remote(sender, frame), timeout=PEER_CALL_TIMEOUT_S)
+            ref = getattr(handle, method).remote(sender, frame)
+            return ray.get(ref, timeout=PEER_CALL_TIMEOUT_S)
         except Exception:
             with self.lock:
                 self.handles.pop(peer, None)
@@ -76,14 +86,24 @@ class StorageNodeActor:
     can neither stall the replication other nodes wait on (which could deadlock two busy nodes)
     nor make a busy node look dead to the controller's probes."""
 
-    def __init__(self, node_id: str, config: dict[str, Any]) -> None:
+    def __init__(
+        self, node_id: str, config: dict[str, Any], cluster_id: str | None = None, host: str = ""
+    ) -> None:
+        """``cluster_id`` is the service's (None for a standalone fleet no controller manages);
+        ``host`` the stable host identity this node was placed on. A directory of another
+        cluster or storage node is refused (``IdentityMismatch``) before RocksDB opens it: the
+        actor dies with that error, and any new start refuses again."""
         # The core thread gives up the GIL during every fsync; with Python's default 5 ms switch
         # interval, getting it back from a busy Ray thread can take longer than the fsync itself.
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         self.node_id = node_id
         self.config: RaydynamoConfig = config_from_dict(config)
+        self.placed_on_host = host
         path = os.path.join(self.config.storage.data_dir, node_id)
         path = make_private_dir(path)  # ~ expanded here, mode 0700 (storage/data_dir.py)
+        self.opened = ensure_identity(
+            path, cluster_id=cluster_id, storage_node_id=node_id, host=host
+        )
         engine = RocksEngine(
             path,
             write_buffer_bytes_max=self.config.storage.write_buffer_bytes_max,
@@ -190,3 +210,40 @@ class StorageNodeActor:
     @ray.method(concurrency_group="control")
     def pid(self) -> int:
         return os.getpid()
+
+    # --- identity and checked hosting (the controller's) -------------------------------------
+
+    @ray.method(concurrency_group="control")
+    def identity(self) -> dict[str, Any]:
+        """What the controller needs to know of this node: ``node_info`` plus its directory's
+        identity (a new ``directory_id`` means the directory was lost and created again) and
+        its stable host, which is its zone."""
+        found = self.opened.identity
+        return {
+            **self.node_info(),
+            "zone": self.placed_on_host or ray.get_runtime_context().get_node_id(),
+            "host": self.placed_on_host,
+            "ray_node_id": ray.get_runtime_context().get_node_id(),
+            "cluster_id": found.cluster_id,
+            "directory_id": found.directory_id,
+            "directory_created": self.opened.created,
+        }
+
+    @ray.method(concurrency_group="control")
+    def host_partition_checked(
+        self, directory_id: str, partition_id: str, members: list[str], joining: bool
+    ) -> bool:
+        """``host_partition``, only if this node still runs on the directory ``directory_id``
+        (the one the controller knows): a node that lost its directory since must not host a
+        group as a member that is not joining, or it would answer as an acceptor that forgot.
+        False when refused."""
+        if directory_id != self.opened.identity.directory_id:
+            return False
+        self.host.host_partition(partition_id, tuple(members), joining)
+        return True
+
+    @ray.method(concurrency_group="peers")
+    def snapshot_chunk(self, sender: str, frame: bytes) -> bytes:
+        """A chunk of a snapshot a peer streams to a replica here; the reply carries its
+        acknowledgement (and whatever else this node has for that peer)."""
+        return self.host.deliver(sender, frame)

@@ -6,7 +6,9 @@ anything is decoded, so a corrupted frame is refused whole and never half applie
 (``encode_entry``/``decode_entry`` etc.) are what the shell stores. msgpack carries the structure;
 every value is a list whose first element names the kind, so the layout can grow fields at the end.
 
-``InstallSnapshot.data`` must be ``bytes`` here (the shell's own encoding of partition data).
+``InstallSnapshot`` has no encoding: it never travels (a storage node streams ``SnapshotChunk``s
+and hands its own replica the ``InstallSnapshot``), so a frame claiming to hold one is refused.
+A chunk's pairs must be (bytes, bytes); anything else is a ``CodecError``.
 Pure: no ray, no rocksdict.
 """
 
@@ -25,7 +27,6 @@ from raydynamo.consensus.messages import (
     CatchUpRequest,
     Heartbeat,
     HeartbeatAck,
-    InstallSnapshot,
     LeaderQuery,
     LeaderQueryReply,
     LeaseRevoke,
@@ -33,6 +34,8 @@ from raydynamo.consensus.messages import (
     Prepare,
     Promise,
     Reject,
+    SnapshotAck,
+    SnapshotChunk,
     TimeoutNow,
 )
 from raydynamo.consensus.types import Ballot, Entry
@@ -65,6 +68,27 @@ def _values(entries: tuple[tuple[int, tuple[bytes, ...]], ...]) -> list[Any]:
 
 def _unvalues(v: list[Any]) -> tuple[tuple[int, tuple[bytes, ...]], ...]:
     return tuple((int(slot), tuple(value)) for slot, value in v)
+
+
+def _configs(configs: tuple[Config, ...]) -> list[Any]:
+    return [[c.slot, list(c.members)] for c in configs]
+
+
+def _unconfigs(v: list[Any]) -> tuple[Config, ...]:
+    return tuple(Config(int(slot), tuple(str(m) for m in members)) for slot, members in v)
+
+
+def _bytes(v: Any) -> bytes:
+    if not isinstance(v, bytes):
+        raise TypeError(f"expected bytes, got {type(v).__name__}")
+    return v
+
+
+def _count(v: Any) -> int:
+    n = int(v)
+    if n < 0:
+        raise ValueError(f"expected a count, got {n}")
+    return n
 
 
 _ENCODERS: dict[type, tuple[int, Callable[[Any], list[Any]]]] = {
@@ -103,10 +127,20 @@ _ENCODERS: dict[type, tuple[int, Callable[[Any], list[Any]]]] = {
     HeartbeatAck: (7, lambda m: [m.sender, _ballot(m.ballot), m.chosen_through, m.sent_at]),
     CatchUpRequest: (8, lambda m: [m.sender, m.from_slot]),
     CatchUp: (9, lambda m: [m.sender, _values(m.entries), m.chosen_through]),
-    InstallSnapshot: (
-        10,
-        lambda m: [m.sender, m.last_slot, m.data, [[c.slot, list(c.members)] for c in m.configs]],
+    SnapshotChunk: (
+        15,
+        lambda m: [
+            m.sender,
+            m.transfer_id,
+            m.seq,
+            m.last_slot,
+            _configs(m.configs),
+            [[k, v] for k, v in m.pairs],
+            m.digest,
+            m.last,
+        ],
     ),
+    SnapshotAck: (16, lambda m: [m.sender, m.transfer_id, m.seq, m.accepted]),
     LeaderQuery: (11, lambda m: [m.sender, m.nonce]),
     LeaderQueryReply: (
         12,
@@ -133,9 +167,17 @@ _DECODERS: dict[int, Callable[[list[Any]], Message]] = {
     7: lambda v: HeartbeatAck(v[0], _unballot(v[1]), int(v[2]), float(v[3])),
     8: lambda v: CatchUpRequest(v[0], int(v[1])),
     9: lambda v: CatchUp(v[0], _unvalues(v[1]), int(v[2])),
-    10: lambda v: InstallSnapshot(
-        v[0], int(v[1]), bytes(v[2]), tuple(Config(int(s), tuple(m)) for s, m in v[3])
+    15: lambda v: SnapshotChunk(
+        str(v[0]),
+        _bytes(v[1]),
+        _count(v[2]),
+        _count(v[3]),
+        _unconfigs(v[4]),
+        tuple((_bytes(k), _bytes(val)) for k, val in v[5]),
+        int(v[6]),
+        bool(v[7]),
     ),
+    16: lambda v: SnapshotAck(str(v[0]), _bytes(v[1]), _count(v[2]), bool(v[3])),
     11: lambda v: LeaderQuery(v[0], int(v[1])),
     12: lambda v: LeaderQueryReply(v[0], int(v[1]), bool(v[2]), _unballot(v[3])),
     13: lambda v: LeaseRevoke(v[0], _unballot(v[1])),
@@ -203,9 +245,8 @@ def decode_int(data: bytes) -> int:
 
 
 def encode_configs(configs: tuple[Config, ...]) -> bytes:
-    return seal(msgpack.packb([[c.slot, list(c.members)] for c in configs], use_bin_type=True))
+    return seal(msgpack.packb(_configs(configs), use_bin_type=True))
 
 
 def decode_configs(data: bytes) -> tuple[Config, ...]:
-    raw = msgpack.unpackb(unseal(data), raw=False)
-    return tuple(Config(int(slot), tuple(members)) for slot, members in raw)
+    return _unconfigs(msgpack.unpackb(unseal(data), raw=False))

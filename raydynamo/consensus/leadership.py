@@ -38,8 +38,7 @@ from raydynamo.consensus.types import (
     Settings,
     Value,
 )
-
-ACCEPT_SLOTS_PER_MESSAGE_MAX = 64
+from raydynamo.limits import ACCEPT_SLOTS_PER_MESSAGE_MAX
 
 
 @dataclass(slots=True)

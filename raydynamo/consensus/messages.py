@@ -128,15 +128,45 @@ class CatchUp:
 
 @dataclass(frozen=True, slots=True)
 class InstallSnapshot:
-    """The partition's data as of ``last_slot`` (applied), built by the sender's shell.
+    """The partition's data as of ``last_slot`` (applied) is ready to replace the replica's.
 
-    ``data`` is opaque to the core; only the shells read and write it.
+    ``data`` is opaque to the core; only the shells read and write it. The storage node never
+    sends this message: it streams the data in ``SnapshotChunk``s into a staging area and hands
+    its own replica the ``InstallSnapshot`` once the last chunk is in (``node.snapshots``).
     """
 
     sender: str
     last_slot: int
     data: object
     configs: tuple[Any, ...] = ()  # membership.Config history as of ``last_slot``
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotChunk:
+    """One piece of a snapshot stream between storage nodes (the node cores handle it; replicas
+    never see it). ``pairs`` are (state key below the generation prefix, value) in key order;
+    ``digest`` is the CRC32C of every pair of the transfer through this chunk; ``last`` ends the
+    stream. The sender sends chunk ``seq + 1`` only once chunk ``seq`` was acknowledged."""
+
+    sender: str
+    transfer_id: bytes
+    seq: int
+    last_slot: int
+    configs: tuple[Any, ...]  # membership.Config history as of ``last_slot``
+    pairs: tuple[tuple[bytes, bytes], ...]
+    digest: int
+    last: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotAck:
+    """Chunk ``seq`` of ``transfer_id`` is staged (``accepted``), or the receiver refuses the
+    transfer (it does not need it, or expects another one): the sender abandons it."""
+
+    sender: str
+    transfer_id: bytes
+    seq: int
+    accepted: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +217,8 @@ Message = (
     | CatchUpRequest
     | CatchUp
     | InstallSnapshot
+    | SnapshotChunk
+    | SnapshotAck
     | LeaderQuery
     | LeaderQueryReply
     | LeaseRevoke

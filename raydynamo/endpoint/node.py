@@ -26,13 +26,13 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from raydynamo.config import RaydynamoConfig, config_from_dict
 from raydynamo.endpoint.server import EndpointServer, bind_socket, build_app, endpoint_url
+from raydynamo.limits import ENDPOINT_CALL_TIMEOUT_S
 
 log = logging.getLogger(__name__)
 
 ENDPOINT_ACTOR_PREFIX = "raydynamo-endpoint-"
 NODE_ID_CHARS = 12
 START_TIMEOUT_S = 60.0
-CALL_TIMEOUT_S = 30.0
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 
 
@@ -87,7 +87,7 @@ class EndpointActor:
     def shutdown(self) -> None:
         if self.server is not None:
             self.server.stop()
-        self.thread.join(CALL_TIMEOUT_S)
+        self.thread.join(ENDPOINT_CALL_TIMEOUT_S)
 
 
 def start_node_endpoints(config: RaydynamoConfig) -> list[dict[str, Any]]:
@@ -129,7 +129,7 @@ def node_endpoints(config: RaydynamoConfig) -> list[dict[str, Any]]:
         except ValueError:  # killed a moment ago: the name list lags behind
             continue
         try:
-            answers.append(ray.get(actor.url.remote(), timeout=CALL_TIMEOUT_S))
+            answers.append(ray.get(actor.url.remote(), timeout=ENDPOINT_CALL_TIMEOUT_S))
         except Exception as err:
             node_id = name.removeprefix(ENDPOINT_ACTOR_PREFIX)
             answers.append({"node_id": node_id, "error": repr(err)})
@@ -145,7 +145,7 @@ def stop_node_endpoints(config: RaydynamoConfig) -> list[str]:
         except ValueError:
             continue
         with contextlib.suppress(Exception):
-            ray.get(actor.shutdown.remote(), timeout=CALL_TIMEOUT_S)
+            ray.get(actor.shutdown.remote(), timeout=ENDPOINT_CALL_TIMEOUT_S)
         ray.kill(actor, no_restart=True)
         stopped.append(name)
     return stopped

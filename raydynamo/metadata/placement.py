@@ -32,6 +32,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
+from raydynamo.metadata.member_ids import node_of
+
 REPLICAS_DEFAULT = 3
 
 
@@ -155,7 +157,8 @@ def place_partitions(
 def replacement_for(
     group_members: Sequence[str], dead_node: str, nodes: Iterable[NodeInfo]
 ) -> str | None:
-    """The node to host a new replica in place of ``dead_node``'s, or None when none fits.
+    """The node to host a new replica in place of ``dead_node``'s (a member id: ``member_ids``),
+    or None when none fits.
 
     Never a member of the group, never ``dead_node``, never a dead node; prefers a zone the
     surviving members lack (then the zone they use least), then the fewest replicas, then the
@@ -163,9 +166,9 @@ def replacement_for(
     """
     node_list = list(nodes)
     by_id = {n.node_id: n for n in node_list}
-    survivors = [m for m in group_members if m != dead_node]
+    survivors = [node_of(m) for m in group_members if m != dead_node]
     zones_held = Counter(by_id[m].zone for m in survivors if m in by_id)
-    excluded = {*group_members, dead_node}
+    excluded = {*(node_of(m) for m in group_members), node_of(dead_node)}
     candidates = [n for n in node_list if n.alive and n.node_id not in excluded]
     if not candidates:
         return None
@@ -185,8 +188,9 @@ def assess_group(
     """
     node_list = list(nodes)
     by_id = {n.node_id: n for n in node_list}
-    zones = tuple(by_id[m].zone if m in by_id else "?" for m in members)
-    healthy = [m for m in members if m in by_id and by_id[m].alive]
+    hosts = [node_of(m) for m in members]
+    zones = tuple(by_id[m].zone if m in by_id else "?" for m in hosts)
+    healthy = [m for m in hosts if m in by_id and by_id[m].alive]
     zones_used = len({by_id[m].zone for m in healthy})
     zones_live = len({n.zone for n in node_list if n.alive})
     notes = []

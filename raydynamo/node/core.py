@@ -17,10 +17,16 @@ end the process (Ray restarts it and it recovers from its own disk); the core is
 Nothing here catches an unexpected exception and carries on. A malformed, corrupted or foreign
 frame from a peer is dropped and counted, never handled: no input can stop the core.
 
+Snapshots (``node/snapshots.py``): a replica behind its peers' compaction point is sent the
+partition's state in bounded chunks, read off the core thread by the node's ``SnapshotSender``
+from an engine snapshot the core took; the receiver stages them beside its live state and the
+install is one small batch of the round.
+
 The core owns no threads, no clock and no randomness: callers pass ``now``. The Ray actor
 (``actors/host.py``) runs it on one core thread; the simulator (``sim/nodes``) runs exactly this
-code on disks with failpoints. Reads (``read_gate``, ``execute_reads``) may be called from other
-threads: they only look at the published ``ReadLease`` and the engine.
+code on disks with failpoints. Reads (``read_refusal``, ``execute_reads``) may be called from other
+threads: they only look at the published ``ReadLease`` and the engine, under the keys of the
+live state generation (re-read if an install switched them meanwhile, ``_reading``).
 Must not import ray or rocksdict.
 """
 
@@ -34,11 +40,20 @@ from typing import Any, Protocol
 import msgpack
 
 from raydynamo.consensus.codec import CodecError, decode_batch
-from raydynamo.consensus.messages import InstallSnapshot, Message, may_precede_persist
+from raydynamo.consensus.messages import (
+    InstallSnapshot,
+    Message,
+    SnapshotAck,
+    SnapshotChunk,
+    may_precede_persist,
+)
 from raydynamo.consensus.replica import NotLeader as CoreNotLeader
 from raydynamo.consensus.replica import Overloaded as CoreOverloaded
 from raydynamo.consensus.replica import Replica
 from raydynamo.consensus.types import Ballot, Ready, Role, Settings, Value
+from raydynamo.limits import STAMP_INTERVAL_S
+from raydynamo.metadata.member_ids import member_on, node_of
+from raydynamo.node.reads import ReadsMixin
 from raydynamo.node.replies import (
     Applied,
     NoSuchPartition,
@@ -48,12 +63,13 @@ from raydynamo.node.replies import (
     Unavailable,
     WriteReply,
 )
+from raydynamo.node.snapshots import SnapshotsMixin, SnapshotStats
+from raydynamo.node.transfers import IncomingTransfer, SnapshotSender
 from raydynamo.partition.commands import encode_clock
 from raydynamo.partition.dedup import DEFAULT_BOUNDS, DedupBounds
-from raydynamo.partition.item_reads import execute_read
 from raydynamo.partition.keys import CATALOG_PREFIX, PartitionKeys, catalog_key
 from raydynamo.partition.replica_store import add_records, load_durable
-from raydynamo.partition.snapshot import build_snapshot, snapshot_batch
+from raydynamo.partition.snapshot import current_generation, state_pairs
 from raydynamo.partition.state_machine import PartitionStateMachine
 from raydynamo.storage.checksum import ChecksumMismatch
 from raydynamo.storage.engine import Engine, WriteBatch, prefix_end
@@ -71,6 +87,7 @@ class Outbox(Protocol):
     def post(self, peer: str, partition_id: str, message: Message) -> None: ...
 
 
+# Told of every chosen slot this node is about to apply (the simulator's checker listens).
 ApplyObserver = Callable[[str, int, Value], None]
 
 
@@ -122,6 +139,8 @@ class HostedReplica:
     next_tick_at: float = float("-inf")
     stamp_ballot: Ballot | None = None  # the reign that stamps the log's clock
     stamped_at: float = 0.0
+    incoming: IncomingTransfer | None = None  # a snapshot being staged for this replica
+    finished_transfer: tuple[bytes, int] | None = None  # (transfer id, last seq) staged last
 
     def stamp(self, now: float) -> bytes | None:
         """A clock command for the log (``partition.dedup``), when one is due: the time since
@@ -144,7 +163,6 @@ class NodeStats:
     frames_in: int = 0
     bad_frames: int = 0
     foreign_messages: int = 0
-    snapshots_sent: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,13 +172,14 @@ class NodeLimits:
     sync_writes: bool = True
     dedup: DedupBounds = DEFAULT_BOUNDS  # how long and how many first results are kept
     pending_bytes_max: int = 64 << 20  # bytes of commands waiting to be applied, per replica
+    snapshot_chunk_bytes: int = 1 << 20  # bytes of state pairs one snapshot chunk carries
+    snapshot_stall_s: float = 10.0  # a transfer without progress for this long is abandoned
 
 
 DEFAULT_LIMITS = NodeLimits()
-STAMP_INTERVAL_S = 1.0  # a leader stamps the log's clock at most this often
 
 
-class NodeCore:
+class NodeCore(SnapshotsMixin, ReadsMixin):
     def __init__(
         self,
         node_id: str,
@@ -171,7 +190,10 @@ class NodeCore:
         limits: NodeLimits = DEFAULT_LIMITS,
         seed: int = 0,
         on_applied: ApplyObserver | None = None,
+        snapshots: SnapshotSender | None = None,
     ) -> None:
+        """``snapshots`` reads and sends the snapshots this node serves (without one, requests
+        for snapshots are dropped and counted)."""
         self.node_id = node_id
         self.engine = engine
         self.settings = settings
@@ -183,7 +205,11 @@ class NodeCore:
         self.map_versions: dict[str, int] = {}
         self.dirty: set[str] = set()
         self.stats = NodeStats()
+        self.snapshot_stats = SnapshotStats()
         self.failed: NodeFailure | None = None
+        self.snapshot_sender = snapshots
+        self.transfer_seq = 0
+        self.installs_due: set[str] = set()
 
     # --- hosting ---------------------------------------------------------------------------------
 
@@ -193,20 +219,31 @@ class NodeCore:
         for key, value in self.engine.scan(CATALOG_PREFIX, end):
             partition_id = key[len(CATALOG_PREFIX) :].decode()
             entry = msgpack.unpackb(value, raw=False)
-            self._open(partition_id, tuple(entry["members"]), bool(entry.get("joining")), now)
+            members = tuple(entry["members"])
+            member_id = entry.get("member_id") or self.node_id  # older catalogs: the node's id
+            self._open(partition_id, members, bool(entry.get("joining")), now, member_id)
 
     def host(self, partition_id: str, members: tuple[str, ...], joining: bool, now: float) -> None:
-        """Start hosting a replica of ``partition_id`` in group ``members`` (node ids);
-        ``joining`` for a replica added to a running group (it learns the group from the log)."""
-        if partition_id in self.replicas:
-            return
-        if self.node_id not in members:
+        """Start hosting a replica of ``partition_id`` in group ``members`` (member ids, one of
+        them on this node: ``metadata.member_ids``); ``joining`` for a replica added to a
+        running group (it learns the group from the log). A node already hosting the partition
+        as another member (an older incarnation not dropped yet) refuses."""
+        member_id = member_on(self.node_id, members)
+        if member_id is None:
             raise ValueError(f"{self.node_id} is not a member of {members}")
+        hosted = self.replicas.get(partition_id)
+        if hosted is not None:
+            if hosted.replica.replica_id != member_id:
+                raise ValueError(
+                    f"{self.node_id} hosts {partition_id} as {hosted.replica.replica_id}, "
+                    f"not as {member_id}: drop it first"
+                )
+            return
         batch = WriteBatch()
-        entry = {"members": list(members), "joining": joining}
+        entry = {"members": list(members), "joining": joining, "member_id": member_id}
         batch.put(catalog_key(partition_id), msgpack.packb(entry))
         self._write(batch, sync=True)
-        self._open(partition_id, tuple(members), joining, now)
+        self._open(partition_id, tuple(members), joining, now, member_id)
 
     def drop(self, partition_id: str) -> None:
         """Stop hosting ``partition_id`` and delete everything this node kept of it."""
@@ -214,6 +251,8 @@ class NodeCore:
         if hosted is None:
             return
         self._fail_pending(hosted, Unavailable("the partition was dropped from this node"))
+        if self.snapshot_sender is not None:
+            self.snapshot_sender.cancel(partition_id)
         start, end = hosted.keys.all_range()
         batch = WriteBatch()
         batch.delete_range(start, end)
@@ -222,14 +261,23 @@ class NodeCore:
         self.dirty.discard(partition_id)
         self.map_versions.pop(partition_id, None)
 
-    def _open(self, partition_id: str, members: tuple[str, ...], joining: bool, now: float) -> None:
+    def _open(
+        self,
+        partition_id: str,
+        members: tuple[str, ...],
+        joining: bool,
+        now: float,
+        member_id: str,
+    ) -> None:
         keys = PartitionKeys(partition_id)
+        keys = keys.at(current_generation(self.engine, keys))
+        self._remove_garbage(keys)
         durable = load_durable(self.engine, keys)
         replica = Replica(
-            self.node_id,
+            member_id,
             members,
             self.settings,
-            seed=zlib.crc32(f"{self.seed}/{self.node_id}/{partition_id}".encode()),
+            seed=zlib.crc32(f"{self.seed}/{member_id}/{partition_id}".encode()),
             now=now,
             durable=durable,
             joining=joining,
@@ -330,11 +378,17 @@ class NodeCore:
             return
         self.stats.frames_in += 1
         for partition_id, message in messages:
-            if message.sender != sender:
-                self.stats.foreign_messages += 1
+            if node_of(message.sender) != sender or isinstance(message, InstallSnapshot):
+                self.stats.foreign_messages += 1  # an InstallSnapshot is only ever made here
+                continue
+            if isinstance(message, SnapshotAck):
+                self._on_snapshot_ack(message.sender, message, now)
                 continue
             hosted = self.replicas.get(partition_id)
             if hosted is None:
+                continue
+            if isinstance(message, SnapshotChunk):
+                self._on_snapshot_chunk(hosted, message, now)
                 continue
             hosted.replica.step(message, now)
             self.dirty.add(partition_id)
@@ -344,6 +398,7 @@ class NodeCore:
         hosting thousands of replicas, most of them followers, should not spend its time on
         them)."""
         follower_period = self.settings.heartbeat_interval_s
+        self._expire_incoming(now)
         for partition_id, hosted in self.replicas.items():
             replica = hosted.replica
             if now < hosted.next_tick_at and replica.role is Role.FOLLOWER:
@@ -370,19 +425,21 @@ class NodeCore:
                     readies.append((hosted, ready))
         self.stats.flushes += 1
         if not readies:
+            self._settle_installs()
             return
         for hosted, ready in readies:
             for to, message in ready.messages:
                 if may_precede_persist(message):
-                    self.outbox.post(to, hosted.partition_id, message)
+                    self.outbox.post(node_of(to), hosted.partition_id, message)
         self._persist(readies)
+        self._settle_installs()
         for hosted, ready in readies:
             self._publish(hosted, now)
             for to, message in ready.messages:
                 if not may_precede_persist(message):
-                    self.outbox.post(to, hosted.partition_id, message)
+                    self.outbox.post(node_of(to), hosted.partition_id, message)
         for hosted, ready in readies:
-            self._apply(hosted, ready)
+            self._apply(hosted, ready, now)
             self._publish(hosted, now)
 
     def _persist(self, readies: list[tuple[HostedReplica, Ready]]) -> None:
@@ -393,26 +450,23 @@ class NodeCore:
             sync = sync or ready.sync
             snapshot = ready.snapshot_to_install
             if snapshot is not None:
-                if not isinstance(snapshot.data, bytes):
-                    raise self._fail(TypeError("snapshot data must be bytes"))
-                _, install = snapshot_batch(hosted.keys, snapshot.data)
-                batch.extend(install)
+                batch.extend(self._install(hosted, snapshot))
         if not len(batch):
             return
         synced = sync and self.limits.sync_writes
         self.stats.fsyncs += int(synced)
         self._write(batch, sync=synced)
 
-    def _apply(self, hosted: HostedReplica, ready: Ready) -> None:
+    def _apply(self, hosted: HostedReplica, ready: Ready, now: float) -> None:
         replica = hosted.replica
         for slot, value in ready.to_apply:
             try:
                 batch, results = hosted.machine.apply_slot(self.engine, slot, value)
             except Exception as err:  # crash-only: an apply that fails ends the node
                 raise self._fail(err) from err
-            self._write(batch, sync=False)
-            if self.on_applied is not None:
+            if self.on_applied is not None:  # told before the write: it may be the last one
                 self.on_applied(hosted.partition_id, slot, value)
+            self._write(batch, sync=False)
             for request_id, result in results:
                 hosted.pending_bytes -= hosted.pending_sizes.pop(request_id, 0)
                 for waiter, index in hosted.pending.pop(request_id, ()):
@@ -421,17 +475,9 @@ class NodeCore:
             replica.on_applied(ready.to_apply[-1][0])
             self.dirty.add(hosted.partition_id)
         for peer in ready.snapshot_requests:
-            self._send_snapshot(hosted, peer)
+            self._send_snapshot(hosted, peer, now)
         if ready.leadership_lost:
             self._fail_pending(hosted, NotLeader(replica.leader_hint(), proposed=True))
-
-    def _send_snapshot(self, hosted: HostedReplica, peer: str) -> None:
-        with self.engine.snapshot() as view:
-            applied, blob = build_snapshot(view, hosted.keys)
-        configs = hosted.replica.snapshot_configs(applied)
-        message = InstallSnapshot(self.node_id, applied, blob, configs)
-        self.stats.snapshots_sent += 1
-        self.outbox.post(peer, hosted.partition_id, message)
 
     def _write(self, batch: WriteBatch, *, sync: bool) -> None:
         try:
@@ -470,61 +516,6 @@ class NodeCore:
         for hosted in self.replicas.values():
             self._fail_pending(hosted, Unavailable(reason))
 
-    # --- reads (any thread) ----------------------------------------------------------------------
-
-    def read_refusal(
-        self, partition_id: str, consistent: bool, map_version: int, now: float
-    ) -> NotLeader | StaleMap | NoSuchPartition | None:
-        """None if this replica may serve the read now; else why not. A strong read needs the
-        leader's lease with a new leader's recovery applied."""
-        hosted = self.replicas.get(partition_id)
-        if hosted is None:
-            return NoSuchPartition()
-        stale = self.stale(partition_id, map_version)
-        if stale is not None:
-            return stale
-        if consistent and not now < hosted.lease.strong_until:
-            return NotLeader(hosted.lease.leader)
-        return None
-
-    def may_soon_serve_strong(self, partition_id: str) -> bool:
-        """Whether waiting could help a strong read here (an election or recovery under way)."""
-        hosted = self.replicas.get(partition_id)
-        if hosted is None:
-            return False
-        lease = hosted.lease
-        return lease.role is not Role.FOLLOWER or lease.leader in (None, self.node_id)
-
-    def execute_reads(
-        self, partition_id: str, read_requests: Sequence[dict[str, Any]]
-    ) -> list[dict[str, Any]]:
-        hosted = self.replicas[partition_id]
-        return [execute_read(self.engine, hosted.keys, request) for request in read_requests]
-
-    def read_values(self, partition_id: str, keys: Sequence[bytes]) -> list[bytes | None]:
-        hosted = self.replicas[partition_id]
-        return self.engine.multi_get([hosted.keys.data(k) for k in keys])
-
-    def read_range(
-        self, partition_id: str, start: bytes, end: bytes | None
-    ) -> list[tuple[bytes, bytes]]:
-        """Raw (key, value) pairs of partition-local keys in ``[start, end)`` (system data)."""
-        hosted = self.replicas[partition_id]
-        lo = hosted.keys.data(start)
-        hi = hosted.keys.data(end) if end is not None else prefix_end(hosted.keys.data_prefix)
-        cut = len(hosted.keys.data_prefix)
-        return [(k[cut:], v) for k, v in self.engine.scan(lo, hi)]
-
-    def partition_stats(self, partition_id: str) -> tuple[int, int]:
-        """(items, bytes) in this replica's copy of the data (ItemCount/TableSizeBytes)."""
-        hosted = self.replicas[partition_id]
-        prefix = hosted.keys.data_prefix
-        count = size = 0
-        for key, value in self.engine.scan(prefix, prefix_end(prefix)):
-            count += 1
-            size += len(key) - len(prefix) + len(value)
-        return count, size
-
     # --- inspection ------------------------------------------------------------------------------
 
     def status(self, now: float) -> list[dict[str, Any]]:
@@ -535,6 +526,7 @@ class NodeCore:
                 {
                     "partition_id": partition_id,
                     "node_id": self.node_id,
+                    "member_id": r.replica_id,
                     "role": r.role.value,
                     "leader": r.leader_hint(),
                     "ballot": str(r.ballot or r.promised),
@@ -549,9 +541,7 @@ class NodeCore:
         return out
 
     def partition_state(self, partition_id: str) -> tuple[int, list[tuple[bytes, bytes]]]:
-        """(applied-through, every state key and value): to compare replicas byte for byte."""
+        """(applied-through, every state key below its generation's prefix, and value): to
+        compare replicas byte for byte, whatever generation each holds its state under."""
         hosted = self.replicas[partition_id]
-        pairs: list[tuple[bytes, bytes]] = []
-        for start, end in hosted.keys.state_ranges():
-            pairs.extend(self.engine.scan(start, end))
-        return hosted.replica.log.applied_through, pairs
+        return hosted.replica.log.applied_through, state_pairs(self.engine, hosted.keys)

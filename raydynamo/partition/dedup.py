@@ -28,11 +28,11 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from raydynamo.limits import STAMP_MS_MAX
 from raydynamo.partition.keys import PartitionKeys
 from raydynamo.storage.engine import ReadView, WriteBatch, prefix_end
 
 _U64 = struct.Struct(">Q")
-STAMP_MS_MAX = 60_000  # one stamp advances log time by a minute at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +54,8 @@ class DedupLedger:
     def __init__(self, keys: PartitionKeys, bounds: DedupBounds) -> None:
         self.keys = keys
         self.bounds = bounds
-        self.time_key = keys.prefix + b"st"
-        self.bytes_key = keys.prefix + b"sb"
+        self.time_key = keys.log_time
+        self.bytes_key = keys.kept_bytes
 
     def log_time_ms(self, view: ReadView) -> int:
         return _u64(view.get(self.time_key))

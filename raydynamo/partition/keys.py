@@ -8,13 +8,21 @@ partitions), and a replica is dropped with a few range deletes::
     P <pid> m c                 chosen-through slot
     P <pid> m k                 compacted-through slot
     P <pid> m g                 the group's configurations (membership history)
+    P <pid> m v                 the current *state generation* (absent: generation 0)
     P <pid> l <slot:u64>        log entry of a slot
-    P <pid> s a                 applied-through slot            \\
-    P <pid> s t, s b            log time, bytes of kept results  |
-    P <pid> d <item key>        the data                         | the partition's *state*: what a
-    P <pid> r <request id>      first result of a request id     | snapshot carries
-    P <pid> x <ms> <slot> <rid> when that result expires        /  (``partition.dedup``)
+    <S> s a                     applied-through slot            \\
+    <S> s t, s b                log time, bytes of kept results  |
+    <S> d <item key>            the data                         | the partition's *state*: what a
+    <S> r <request id>          first result of a request id     | snapshot carries
+    <S> x <ms> <slot> <rid>     when that result expires        /  (``partition.dedup``)
     N h <pid>                   the node's catalog: replicas it hosts
+
+where the state prefix ``<S>`` of generation ``g`` is ``P <pid>`` for ``g = 0`` (the layout
+before generations existed, so older data directories read as they are) and
+``P <pid> G <g:u64>`` otherwise. A snapshot is streamed into generation ``g + 1`` while ``g``
+stays live, and installed by switching ``m v`` and range-deleting generation ``g`` in one small
+batch (``partition.snapshot``): a generation other than the current one is staging or garbage,
+never live state.
 
 ``<pid>`` is length-prefixed so that no partition's prefix is a prefix of another's.
 Pure: no ray, no rocksdict.
@@ -28,6 +36,7 @@ from raydynamo.storage.engine import prefix_end
 
 _U64 = struct.Struct(">Q")
 STATE_KINDS = (b"s", b"d", b"r", b"x")
+GENERATION_MARK = b"G"
 
 
 def slot_bytes(slot: int) -> bytes:
@@ -38,8 +47,14 @@ def slot_from(data: bytes) -> int:
     return int(_U64.unpack(data[:8])[0])
 
 
+def _range_of(prefix: bytes) -> tuple[bytes, bytes]:
+    end = prefix_end(prefix)
+    assert end is not None
+    return prefix, end
+
+
 class PartitionKeys:
-    """Key builders for one partition id."""
+    """Key builders for one partition id, its state under ``generation``."""
 
     __slots__ = (
         "applied",
@@ -49,26 +64,44 @@ class PartitionKeys:
         "data_prefix",
         "dedup_expiry_prefix",
         "dedup_prefix",
+        "generation",
+        "generation_key",
+        "kept_bytes",
         "log_prefix",
+        "log_time",
         "partition_id",
         "prefix",
         "promised",
+        "state_prefix",
     )
 
-    def __init__(self, partition_id: str) -> None:
+    def __init__(self, partition_id: str, generation: int = 0) -> None:
         raw = partition_id.encode()
         assert 0 < len(raw) < 256, "partition ids are 1..255 bytes"
+        assert generation >= 0, "generations count up from 0"
         self.partition_id = partition_id
+        self.generation = generation
         self.prefix = b"P" + bytes([len(raw)]) + raw
         self.promised = self.prefix + b"mp"
         self.chosen = self.prefix + b"mc"
         self.compacted = self.prefix + b"mk"
         self.configs = self.prefix + b"mg"
+        self.generation_key = self.prefix + b"mv"
         self.log_prefix = self.prefix + b"l"
-        self.applied = self.prefix + b"sa"
-        self.data_prefix = self.prefix + b"d"
-        self.dedup_prefix = self.prefix + b"r"
-        self.dedup_expiry_prefix = self.prefix + b"x"
+        state = self.prefix
+        if generation:
+            state = self.prefix + GENERATION_MARK + _U64.pack(generation)
+        self.state_prefix = state
+        self.applied = state + b"sa"
+        self.log_time = state + b"st"
+        self.kept_bytes = state + b"sb"
+        self.data_prefix = state + b"d"
+        self.dedup_prefix = state + b"r"
+        self.dedup_expiry_prefix = state + b"x"
+
+    def at(self, generation: int) -> PartitionKeys:
+        """The same partition's keys with its state under ``generation``."""
+        return PartitionKeys(self.partition_id, generation)
 
     def log(self, slot: int) -> bytes:
         return self.log_prefix + _U64.pack(slot)
@@ -80,19 +113,23 @@ class PartitionKeys:
         return self.dedup_prefix + request_id
 
     def state_ranges(self) -> list[tuple[bytes, bytes]]:
-        """Half-open ranges holding the partition's state (what a snapshot replaces)."""
-        out = []
-        for kind in STATE_KINDS:
-            start = self.prefix + kind
-            end = prefix_end(start)
-            assert end is not None
-            out.append((start, end))
-        return out
+        """Half-open ranges holding this generation's state, in key order (what a snapshot
+        carries and an install replaces)."""
+        return [_range_of(self.state_prefix + kind) for kind in STATE_KINDS]
+
+    def other_generation_ranges(self) -> list[tuple[bytes, bytes]]:
+        """Ranges that hold any generation's state but this one's (staging or garbage)."""
+        marked = self.prefix + GENERATION_MARK
+        _, marked_end = _range_of(marked)
+        if not self.generation:
+            return [(marked, marked_end)]
+        legacy = [_range_of(self.prefix + kind) for kind in STATE_KINDS]
+        below = (marked, self.state_prefix)
+        above = (self.prefix + GENERATION_MARK + _U64.pack(self.generation + 1), marked_end)
+        return [*legacy, below, above]
 
     def all_range(self) -> tuple[bytes, bytes]:
-        end = prefix_end(self.prefix)
-        assert end is not None
-        return self.prefix, end
+        return _range_of(self.prefix)
 
 
 CATALOG_PREFIX = b"Nh"

@@ -64,7 +64,7 @@ def cmd_run(ns: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def run_nodes_one(args: tuple[int, int, int, int]) -> NodeRunResult:
+def run_nodes_one(args: tuple[int, ...]) -> NodeRunResult:
     seed, nodes, partitions, steps = args
     return NodeWorld(seed, nodes=nodes, partitions=partitions, steps=steps).run()
 
@@ -73,7 +73,11 @@ def cmd_nodes(ns: argparse.Namespace) -> int:
     shape = (ns.nodes, ns.partitions, ns.steps)
     if ns.trace:
         world = NodeWorld(
-            ns.start_seed, nodes=ns.nodes, partitions=ns.partitions, steps=ns.steps, keep_trace=True
+            ns.start_seed,
+            nodes=ns.nodes,
+            partitions=ns.partitions,
+            steps=ns.steps,
+            keep_trace=True,
         )
         result = world.run()
         for line in result.trace or []:
@@ -110,6 +114,16 @@ def cmd_nodes(ns: argparse.Namespace) -> int:
         "foreign_frames": sum(r.foreign_frames for r in results),
         "crashes": sum(r.crashes for r in results),
         "reconfigurations": sum(r.reconfigurations for r in results),
+        "former_nodes_readded": sum(r.former_nodes_readded for r in results),
+        "snapshot_transfers_started": sum(r.snapshot_transfers_started for r in results),
+        "snapshot_transfers_completed": sum(r.snapshot_transfers_completed for r in results),
+        "snapshot_chunks_sent": sum(r.snapshot_chunks_sent for r in results),
+        "snapshots_installed": sum(r.snapshots_installed for r in results),
+        "snapshot_transfers_multichunk": sum(r.snapshot_transfers_multichunk for r in results),
+        "runs_with_multichunk_snapshots": sum(
+            1 for r in results if r.snapshot_transfers_multichunk
+        ),
+        "crashes_mid_transfer": sum(r.crashes_mid_transfer for r in results),
         "trace_digest": _digest(r.trace_digest for r in results),
         "seconds": round(time.perf_counter() - started, 2),
     }

@@ -70,7 +70,11 @@ class NodeChecker:
         for position, command in enumerate(value):
             if is_config_command(command) or command_header(command)[0] == KIND_CLOCK:
                 continue  # membership changes and the log's clock: no client request
-            firsts.setdefault(request_id_of(command), (slot, position))
+            # The lowest slot, not the first one seen: an application can go unobserved (a node
+            # that dies right after writing it), and another replica apply that slot later.
+            request_id = request_id_of(command)
+            where = (slot, position)
+            firsts[request_id] = min(firsts.get(request_id, where), where)
         self.event(f"apply {node_id} {partition_id} {slot} {len(value)}")
 
     def on_restart(self, node_id: str) -> None:

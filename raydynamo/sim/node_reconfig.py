@@ -6,6 +6,12 @@ through the log), then to remove the old member (a second change), and a while l
 replica is dropped from its node (as the controller's orphan sweep does; the removed replica
 still running meanwhile is part of what the run survives). Leaders change, crash and are cut off
 meanwhile: a request lost with its leader is asked again of the next one.
+
+Replicas added are new members (``metadata.member_ids``: ``n3#7``): any node outside the group
+may be chosen, a former member included, and nothing its old incarnation promised or accepted
+is ever counted for the new one (with plain node ids, a member that missed the removal and the
+re-addition could count the new, empty replica in the configuration it knew, win an election
+with it and fill long-chosen slots with no-ops).
 Pure: no ray, no rocksdict.
 """
 
@@ -15,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from raydynamo.consensus.types import Role
+from raydynamo.metadata.member_ids import new_member_id, node_of
 
 if TYPE_CHECKING:
     from raydynamo.sim.node_world import NodeWorld
@@ -35,6 +42,9 @@ class NodeReconfigurer:
     def __init__(self, world: NodeWorld, rate: float) -> None:
         self.world = world
         self.rate = rate
+        self.added = 0
+        self.reused_nodes = 0  # replicas added on a node that hosted the partition before
+        self.former: dict[str, set[str]] = {}  # partition -> every node that ever hosted it
         self.active: dict[str, Replacement] = {}
         self.drops: list[tuple[float, str, str]] = []  # (when, node, partition)
         self.changes = 0
@@ -49,23 +59,30 @@ class NodeReconfigurer:
                 self._start(partition_id)
 
     def _leader(self, partition_id: str) -> tuple[str, tuple[str, ...]] | None:
+        """(member id, chosen configuration) of whoever leads ``partition_id``."""
         for node in self.world.nodes.values():
             hosted = node.core.replicas.get(partition_id) if node.core is not None else None
             if hosted is not None and hosted.replica.role is Role.LEADER:
                 lead = hosted.replica.leadership
                 if lead is not None and lead.leading:
-                    return node.node_id, hosted.replica.membership.members
+                    return hosted.replica.replica_id, hosted.replica.membership.members
         return None
 
     def _start(self, partition_id: str) -> None:
         world = self.world
         members = world.members[partition_id]
         dropping = {node_id for _, node_id, pid in self.drops if pid == partition_id}
-        outside = [n for n in world.nodes if n not in members and n not in dropping]
+        former = self.former.setdefault(partition_id, {node_of(m) for m in members})
+        excluded = {node_of(m) for m in members} | dropping
+        outside = [n for n in world.nodes if n not in excluded]
         if not outside:
             return
         old = world.rng.choice(members)
-        new = world.rng.choice(outside)
+        node = world.rng.choice(outside)
+        self.added += 1
+        self.reused_nodes += node in former
+        former.add(node)
+        new = new_member_id(node, str(self.added))
         target = tuple(sorted((*members, new)))
         self.active[partition_id] = Replacement(partition_id, old, new, target)
         world.checker.event(f"replace {partition_id}: {old} by {new}")
@@ -73,7 +90,7 @@ class NodeReconfigurer:
     def _advance(self, plan: Replacement, now: float) -> None:
         world = self.world
         if not plan.hosted:
-            node = world.nodes[plan.new]
+            node = world.nodes[node_of(plan.new)]
             if node.alive:
                 node.control(
                     lambda core, t: core.host(plan.partition_id, plan.target, True, t), now
@@ -90,18 +107,18 @@ class NodeReconfigurer:
                 plan.target = tuple(m for m in current if m != plan.old)
                 return
             world.members[plan.partition_id] = current
-            self.drops.append((now + DROP_AFTER_S, plan.old, plan.partition_id))
+            self.drops.append((now + DROP_AFTER_S, node_of(plan.old), plan.partition_id))
             del self.active[plan.partition_id]
             world.checker.event(f"replaced {plan.partition_id}: {','.join(current)}")
             return
         if plan.old == leader and plan.old not in plan.target:
             # A leader never removes itself: hand leadership to another member first.
             others = [m for m in plan.target if m != leader]
-            world.nodes[leader].control(
+            world.nodes[node_of(leader)].control(
                 lambda core, t: core.transfer_leadership(plan.partition_id, others[0], t), now
             )
             return
-        world.nodes[leader].control(
+        world.nodes[node_of(leader)].control(
             lambda core, t: core.change_members(plan.partition_id, plan.target, t), now
         )
 
@@ -112,7 +129,9 @@ class NodeReconfigurer:
             node = self.world.nodes[node_id]
             if not node.alive:
                 continue  # dropped once it is back
-            self.drops.remove(item)
             node.control(lambda core, t, pid=partition_id: core.drop(pid), now)
+            if node.core is None or partition_id in node.core.replicas:
+                continue  # the node died on the way (a disk failure): dropped once it is back
+            self.drops.remove(item)
             self.world.checker.on_drop(node_id, partition_id)
             self.world.checker.event(f"drop {partition_id} at {node_id}")

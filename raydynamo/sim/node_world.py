@@ -5,7 +5,10 @@ The nodes run the real ``node.NodeCore`` with the real partition state machine o
 duplicates, corrupts, truncates and forges frames. Clients increment counters with UpdateItem ADD
 (``node_workload``), each request keeping its id across every retry; readers read counters
 strongly. Faults: disk failpoints, crashes at any time (and so at every point of a round),
-restarts, partitions, clock-rate changes, spurious elections, member replacements. After 75% of
+restarts, partitions, clock-rate changes, spurious elections, member replacements, and crashes of
+nodes that are sending or receiving a snapshot. Logs are compacted after a few slots and
+snapshots cut into chunks of 1-4 KB, so replicas that fall behind get snapshots of
+several chunks, which the network damages like any frame. After 75% of
 the steps the world turns quiet (faults off, everything healed and restarted) and at the end every
 partition must have converged (``node_checker``). Everything random comes from one
 ``random.Random(seed)``: a seed always gives the same run. Pure: no ray, no rocksdict.
@@ -14,9 +17,10 @@ partition must have converged (``node_checker``). Everything random comes from o
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from raydynamo.consensus.types import Role
+from raydynamo.metadata.member_ids import node_of
 from raydynamo.node.core import NodeLimits
 from raydynamo.node.replies import Applied, NotLeader, Overloaded, WriteReply
 from raydynamo.sim.frame_network import FrameFaults, FrameNetwork
@@ -51,6 +55,7 @@ class NodeFaultProfile:
     clock_change_rate: float
     forced_campaign_rate: float
     reconfig_rate: float
+    transfer_crash_rate: float  # per step, for a node with a snapshot on its way from or to it
 
     @staticmethod
     def draw(rng: random.Random) -> NodeFaultProfile:
@@ -76,6 +81,7 @@ class NodeFaultProfile:
             clock_change_rate=0.002,
             forced_campaign_rate=rng.choice([0.0, 0.002, 0.01]),
             reconfig_rate=rng.choice([0.0, 0.002, 0.01]),
+            transfer_crash_rate=rng.choice([0.0, 0.005, 0.02]),
         )
 
 
@@ -101,6 +107,13 @@ class NodeRunResult:
     foreign_frames: int
     crashes: int
     reconfigurations: int
+    former_nodes_readded: int
+    snapshot_transfers_started: int
+    snapshot_transfers_completed: int
+    snapshot_transfers_multichunk: int  # completed with two chunks or more
+    snapshot_chunks_sent: int
+    snapshots_installed: int
+    crashes_mid_transfer: int
     trace_digest: int
     trace: list[str] | None = field(default=None)
 
@@ -120,10 +133,18 @@ class NodeWorld:
         self.rng = random.Random(seed)
         self.steps = steps
         self.faults = NodeFaultProfile.draw(self.rng)
-        self.settings = draw_settings(self.rng)
+        # Short logs and small chunks: behind replicas get snapshots of several chunks.
+        retained = self.rng.choice([2, 3, 6])
+        self.settings = replace(draw_settings(self.rng), log_retained_slots=retained)
         self.checker = NodeChecker(trace=[] if keep_trace else None)
         self.network = FrameNetwork(self.rng, self.faults.frames)
-        limits = NodeLimits(sync_writes=True)
+        limits = NodeLimits(
+            sync_writes=True,
+            snapshot_chunk_bytes=self.rng.choice([1024, 2048, 4096]),
+            snapshot_stall_s=self.rng.choice([0.3, 0.6, 1.2]),
+        )
+        transfers_max = self.rng.choice([1, 2])
+        self.crashes_mid_transfer = 0
         self.nodes: dict[str, SimStorageNode] = {}
         for i in range(nodes):
             node_id = f"n{i}"
@@ -136,6 +157,7 @@ class NodeWorld:
                 self.faults.disk,
                 self.checker.on_applied,
                 self.checker.event,
+                snapshot_transfers_max=transfers_max,
             )
         self.node_ids = tuple(self.nodes)
         self.partition_ids = tuple(f"p{i}" for i in range(partitions))
@@ -219,7 +241,7 @@ class NodeWorld:
         if increment is None:
             increment = self._new_increment()
             client.outstanding = increment
-            client.target = self.rng.choice(self.members[increment.partition_id])
+            client.target = node_of(self.rng.choice(self.members[increment.partition_id]))
         elif self.now - client.sent_at < RETRY_AFTER_S:
             return
         if increment.attempts >= ATTEMPTS_MAX:
@@ -253,10 +275,10 @@ class NodeWorld:
             if client.outstanding is not increment:
                 return
             hint = reply.leader_hint if isinstance(reply, NotLeader) else None
-            if hint in self.nodes:
-                client.target = hint
+            if hint is not None:
+                client.target = node_of(hint)
             else:
-                client.target = self.rng.choice(self.members[increment.partition_id])
+                client.target = node_of(self.rng.choice(self.members[increment.partition_id]))
             pause = 0.05 if isinstance(reply, Overloaded) else 0.01
             client.busy_until = self.now + pause
             client.sent_at = self.now - RETRY_AFTER_S  # resend at the next chance
@@ -274,12 +296,12 @@ class NodeWorld:
         core = node.core
         reader.busy_until = self.now + 0.01
         if core is None or partition_id not in core.replicas:
-            reader.target = self.rng.choice(self.members[partition_id])
+            reader.target = node_of(self.rng.choice(self.members[partition_id]))
             return
         refusal = core.read_refusal(partition_id, True, 0, node.local(self.now))
         if refusal is not None:
             hint = refusal.leader_hint if isinstance(refusal, NotLeader) else None
-            reader.target = hint if hint in self.nodes else self.rng.choice(self.node_ids)
+            reader.target = node_of(hint) if hint is not None else self.rng.choice(self.node_ids)
             return
         (answer,) = core.execute_reads(partition_id, [read_request(counter)])
         self.checker.on_strong_read(node.node_id, partition_id, counter, value_read(answer))
@@ -291,6 +313,9 @@ class NodeWorld:
         rng = self.rng
         for node in self.nodes.values():
             if node.alive and f.crash_rate and rng.random() < f.crash_rate:
+                node.crash(partial_send=True)
+            elif node.in_transfer and rng.random() < f.transfer_crash_rate:
+                self.crashes_mid_transfer += 1
                 node.crash(partial_send=True)
             if rng.random() < f.clock_change_rate:
                 node.clock.change_rate(self.now)
@@ -344,7 +369,7 @@ class NodeWorld:
             top = max((s for p, s in self.checker.chosen if p == partition_id), default=0)
             states = {}
             for member in members:
-                core = self.nodes[member].core
+                core = self.nodes[node_of(member)].core
                 if core is None or partition_id not in core.replicas:
                     self.checker.fail(f"{partition_id}: member {member} does not host it")
                     continue
@@ -369,7 +394,7 @@ class NodeWorld:
         return best[1]
 
     def _check_counters(self, partition_id: str, member: str, counts: dict[str, int]) -> None:
-        core = self.nodes[member].core
+        core = self.nodes[node_of(member)].core
         assert core is not None
         for i in range(COUNTERS_PER_PARTITION):
             counter = f"c{i}"
@@ -384,6 +409,7 @@ class NodeWorld:
     def _result(self, step: int) -> NodeRunResult:
         increments = self.checker.increments.values()
         counts = self.network.counts
+        nodes = self.nodes.values()
         return NodeRunResult(
             seed=self.seed,
             steps=step,
@@ -397,6 +423,13 @@ class NodeWorld:
             foreign_frames=counts.foreign,
             crashes=sum(n.crashes for n in self.nodes.values()),
             reconfigurations=self.reconfigurer.changes,
+            former_nodes_readded=self.reconfigurer.reused_nodes,
+            snapshot_transfers_started=sum(n.transfers.started for n in nodes),
+            snapshot_transfers_completed=sum(n.transfers.completed for n in nodes),
+            snapshot_transfers_multichunk=sum(n.transfers.completed_multichunk for n in nodes),
+            snapshot_chunks_sent=sum(n.transfers.chunks_sent for n in nodes),
+            snapshots_installed=sum(n.snapshots_installed for n in nodes),
+            crashes_mid_transfer=self.crashes_mid_transfer,
             trace_digest=self.checker.trace_digest,
             trace=self.checker.trace,
         )

@@ -5,7 +5,10 @@ core flushes (persist, send, apply) and the frames it posted leave for their pee
 peer per round. A ``NodeFailure`` (a disk failpoint) ends the incarnation as the real process
 ends: memory is lost, the disk keeps what a crash keeps, and the messages posted before the
 failure may or may not have left (a sender thread may have taken them). A restart opens a new
-core on the same disk. The node's clock runs at a rate within the drift bound.
+core on the same disk. The node's clock runs at a rate within the drift bound. Snapshots the
+node serves are streamed by a ``SnapshotPump`` stepped at every tick (a chunk per transfer at a
+time, the next one only once the previous one was acknowledged), as the real node's snapshot
+threads do between its rounds; a crash abandons them.
 Pure: no ray, no rocksdict, no clock reads.
 """
 
@@ -19,6 +22,7 @@ from raydynamo.consensus.messages import Message
 from raydynamo.consensus.types import Settings, Value
 from raydynamo.node.core import NodeCore, NodeFailure, NodeLimits, WriteWaiter
 from raydynamo.node.replies import Unavailable, WriteReply
+from raydynamo.node.transfers import SnapshotPump, TransferCounts
 from raydynamo.sim.frame_network import FrameNetwork
 from raydynamo.sim.node import SimClock
 from raydynamo.sim.sim_engine import DiskFaults, SimEngine
@@ -51,6 +55,8 @@ class SimStorageNode:
         disk_faults: DiskFaults,
         on_applied: ApplyHook,
         on_event: Callable[[str], None],
+        *,
+        snapshot_transfers_max: int = 2,
     ) -> None:
         self.node_id = node_id
         self.settings = settings
@@ -63,6 +69,10 @@ class SimStorageNode:
         self.engine = SimEngine(rng, disk_faults)
         self.outbox = _Outbox()
         self.core: NodeCore | None = None
+        self.snapshot_transfers_max = snapshot_transfers_max
+        self.pump: SnapshotPump | None = None
+        self.transfers = TransferCounts()  # over every incarnation
+        self.installed = 0  # snapshots installed by earlier incarnations
         self.incarnation = 0
         self.crashes = 0
         self.failures = 0
@@ -88,6 +98,12 @@ class SimStorageNode:
         def applied(partition_id: str, slot: int, value: Value) -> None:
             self.on_applied(node_id, partition_id, slot, value)
 
+        self.pump = SnapshotPump(
+            self.snapshot_transfers_max,
+            self.settings.retransmit_interval_s,
+            self.limits.snapshot_stall_s,
+            counts=self.transfers,
+        )
         core = NodeCore(
             node_id,
             self.engine,
@@ -96,6 +112,7 @@ class SimStorageNode:
             limits=self.limits,
             seed=self.rng.randrange(1 << 30),
             on_applied=applied,
+            snapshots=self.pump,
         )
         self.outbox.take()
         self.core = core
@@ -114,7 +131,11 @@ class SimStorageNode:
         posted = self.outbox.take()
         if partial_send:  # some of what was posted may already have left
             self._send([m for m in posted if self.rng.random() < 0.5])
+        self.installed += self.core.snapshot_stats.installed
         self.core = None
+        if self.pump is not None:
+            self.pump.close()  # the snapshot threads die with the process
+            self.pump = None
         self.engine.crash()
         waiting, self.waiting = self.waiting, []
         for on_done in waiting:
@@ -131,8 +152,25 @@ class SimStorageNode:
     def tick(self, true_now: float) -> None:
         if self.core is None:
             return
-        self.core.tick(self.local(true_now))
+        local = self.local(true_now)
+        self.core.tick(local)
+        if self.pump is not None:
+            self.pump.pump(local, self.outbox)
         self.flush(true_now)
+
+    @property
+    def in_transfer(self) -> bool:
+        """Whether a snapshot is on its way from or to this node."""
+        if self.core is None:
+            return False
+        if self.pump is not None and self.pump.transfers:
+            return True
+        return any(h.incoming is not None for h in self.core.replicas.values())
+
+    @property
+    def snapshots_installed(self) -> int:
+        current = self.core.snapshot_stats.installed if self.core is not None else 0
+        return self.installed + current
 
     def propose(
         self,
