@@ -7,6 +7,8 @@
     raydynamo status [--address auto] [--config ...] [--json]          tables, partitions, nodes,
                                                                        hosts, heals in progress
     raydynamo demo   [--address auto] [--config ...]                   the main job
+    raydynamo export TABLE DIR [--address auto] [--config ...]         a table to Parquet files
+    raydynamo import DIR TABLE [--address auto] [--config ...]         Parquet files into a table
 
 ``up`` is meant to run as a Ray job (``ray job submit -- raydynamo up --address auto``): the
 actors it starts are detached and named in the configured namespace, so they outlive the job.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 from typing import Any
@@ -153,12 +156,62 @@ def cmd_demo(ns: argparse.Namespace, config: RaydynamoConfig) -> int:
     return run_demo(address=ns.address, config_path=ns.config)
 
 
+def _client_error(err: BaseException) -> str | None:
+    """A DynamoDB error's text (no Ray traceback), when ``err`` carries one."""
+    from raydynamo.data.session import client_error_in
+
+    found = client_error_in(err)
+    return None if found is None else str(found)
+
+
+def cmd_export(ns: argparse.Namespace, config: RaydynamoConfig) -> int:
+    """Every item of TABLE as Parquet files in DIR (the type mapping of ``raydynamo.data``)."""
+    from raydynamo.data import read_table
+
+    try:
+        dataset = read_table(ns.table, config=config, address=ns.address)
+        dataset.write_parquet(ns.dir)
+    except Exception as err:
+        text = _client_error(err)
+        if text is None:
+            raise
+        print(f"raydynamo: {text}", file=sys.stderr)
+        return 1
+    print(f"exported {ns.table} to {ns.dir}")
+    return 0
+
+
+def cmd_import(ns: argparse.Namespace, config: RaydynamoConfig) -> int:
+    """Every row of the Parquet files in DIR into TABLE (which must exist)."""
+    import ray.data
+
+    from raydynamo.data import write_table
+
+    if not os.path.isdir(ns.dir):
+        print(f"raydynamo: {ns.dir} is not a directory", file=sys.stderr)
+        return 2
+    try:
+        written = write_table(
+            ray.data.read_parquet(ns.dir), ns.table, config=config, address=ns.address
+        )
+    except Exception as err:
+        text = _client_error(err)
+        if text is None:
+            raise
+        print(f"raydynamo: {text}", file=sys.stderr)
+        return 1
+    print(f"imported {int(written.get('items', 0))} items into {ns.table}")
+    return 0
+
+
 COMMANDS = {
     "serve": cmd_serve,
     "up": cmd_up,
     "down": cmd_down,
     "status": cmd_status,
     "demo": cmd_demo,
+    "export": cmd_export,
+    "import": cmd_import,
 }
 
 
@@ -177,6 +230,12 @@ def main(argv: list[str] | None = None) -> int:
             cmd.add_argument("--wipe", action="store_true", help="also delete the data directory")
         if name == "status":
             cmd.add_argument("--json", action="store_true")
+        if name == "export":
+            cmd.add_argument("table", help="the table to read")
+            cmd.add_argument("dir", help="the directory to write Parquet files into")
+        if name == "import":
+            cmd.add_argument("dir", help="a directory of Parquet files")
+            cmd.add_argument("table", help="the table to write into (it must exist)")
     ns = parser.parse_args(argv)
     try:
         config = load_config(ns.config)

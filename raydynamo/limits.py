@@ -27,6 +27,9 @@ SNAPSHOT_JOIN_TIMEOUT_S = 10.0  # closing a node waits this long for its snapsho
 
 # --- the router and the group client -------------------------------------------------------------
 COALESCED_REQUESTS_MAX = 256  # requests to one partition that leave together in one call
+# Bytes those requests hold at most (one slot carries 4 MB): a bulk write queues many large
+# commands at once, and one call must stay a bounded message.
+COALESCED_BYTES_MAX = 4 << 20
 STALE_MAP_RETRIES_MAX = 3  # an operation is run again this often after a stale map
 ENSURE_WAIT_MAX_S = 10.0  # waiting for a table's metadata before ServiceUnavailable
 CONTROL_TIMEOUT_S = 60.0  # table operations wait for the controller's table lock

@@ -29,7 +29,7 @@ from typing import Any
 import ray
 
 from raydynamo.actors.storage_node import storage_actor_name
-from raydynamo.limits import COALESCED_REQUESTS_MAX
+from raydynamo.limits import COALESCED_BYTES_MAX, COALESCED_REQUESTS_MAX
 from raydynamo.metadata.member_ids import node_of
 from raydynamo.node.replies import (
     Applied,
@@ -76,21 +76,43 @@ class _Coalescer:
         self.tasks: set[asyncio.Task[None]] = set()
 
     async def submit(self, item: Any, size: int) -> Any:
+        return await self._enqueue(item, size)
+
+    def submit_many(self, entries: list[tuple[Any, int]]) -> list[asyncio.Future[Any]]:
+        """Queue every entry before any call leaves, so they share calls (a bulk write's
+        commands for one partition); one future each, ``Throttled`` where the bound is hit."""
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[Any]] = []
+        for item, size in entries:
+            future: asyncio.Future[Any] = loop.create_future()
+            if self.queue and self.queued_bytes + size > self.queued_bytes_max:
+                future.set_exception(Throttled("too many bytes waiting for this partition"))
+            else:
+                self.queue.append((item, size, future))
+                self.queued_bytes += size
+            futures.append(future)
+        self._kick()
+        return futures
+
+    def _enqueue(self, item: Any, size: int) -> asyncio.Future[Any]:
         if self.queue and self.queued_bytes + size > self.queued_bytes_max:
             raise Throttled("too many bytes waiting for this partition")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.queue.append((item, size, future))
         self.queued_bytes += size
         self._kick()
-        return await future
+        return future
 
     def _kick(self) -> None:
         while self.queue and self.in_flight < self.in_flight_max:
-            batch, self.queue = (
-                self.queue[:COALESCED_REQUESTS_MAX],
-                self.queue[COALESCED_REQUESTS_MAX:],
-            )
-            self.queued_bytes -= sum(size for _, size, _ in batch)
+            count = taken_bytes = 0
+            for _, size, _ in self.queue[:COALESCED_REQUESTS_MAX]:
+                if count and taken_bytes + size > COALESCED_BYTES_MAX:
+                    break
+                count += 1
+                taken_bytes += size
+            batch, self.queue = self.queue[:count], self.queue[count:]
+            self.queued_bytes -= taken_bytes
             self.in_flight += 1
             task = asyncio.get_running_loop().create_task(self._run(batch))
             self.tasks.add(task)
@@ -181,6 +203,16 @@ class GroupClient:
         """One command, coalesced with concurrent ones into shared calls; returns its result."""
         applied = await self.writes.submit((request_id, command), len(command) + len(request_id))
         return dict(applied.result)
+
+    async def write_many(self, requests: list[Request]) -> list[dict[str, Any] | Exception]:
+        """Many commands queued at once, so they leave in as few calls as the bounds allow;
+        per command its result or the exception ``write_one`` would raise."""
+        futures = self.writes.submit_many([(r, len(r[1]) + len(r[0])) for r in requests])
+        outcomes = await asyncio.gather(*futures, return_exceptions=True)
+        return [
+            o if isinstance(o, BaseException) else dict(o.result)  # type: ignore[misc]
+            for o in outcomes
+        ]
 
     async def write(self, requests: list[Request]) -> list[Applied]:
         """Order ``(request_id, command)`` pairs in one call (retries keep the ids); raises the

@@ -96,8 +96,7 @@ def command_request_id(op_request_id: str, *parts: str | int) -> bytes:
     """The request id of one partition command of a client operation: derived, so that every
     retry of the operation (stale map, timeout, another router) sends the same id."""
     digest = hashlib.blake2b(op_request_id.encode(), digest_size=16)
-    for part in parts:
-        digest.update(b"\x00" + str(part).encode())
+    digest.update(b"".join(b"\x00" + str(part).encode() for part in parts))  # one update: same
     return digest.digest()
 
 
@@ -167,6 +166,41 @@ class _Transport:
         except GroupUnavailable as err:
             log.warning("write to %s not confirmed: %s", partition.partition_id, err)
             raise ServiceUnavailable(WRITE_INDETERMINATE) from None
+
+    async def write_many(
+        self, table_name: str, commands: list[tuple[PartitionRange, bytes, bytes]]
+    ) -> list[dict[str, Any] | BaseException]:
+        """``write`` for many ``(partition, request id, command)`` at once: each partition's
+        commands are queued together, so they share as few calls as the bounds allow. Per
+        command its result or the exception ``write`` raises (``MapChanged``, a throttle or
+        ``ServiceUnavailable``)."""
+        by_partition: dict[str, list[int]] = {}
+        for index, (partition, _, _) in enumerate(commands):
+            by_partition.setdefault(partition.partition_id, []).append(index)
+        version = self.router.map_version(table_name)
+        outcomes: list[dict[str, Any] | BaseException | None] = [None] * len(commands)
+
+        async def one_partition(indexes: list[int]) -> None:
+            group = self.router.group(commands[indexes[0]][0], version)
+            requests = [(commands[i][1], commands[i][2]) for i in indexes]
+            for i, result in zip(indexes, await group.write_many(requests), strict=True):
+                outcomes[i] = self._translated(table_name, commands[i][0], result)
+
+        await asyncio.gather(*(one_partition(indexes) for indexes in by_partition.values()))
+        return [o for o in outcomes if o is not None]
+
+    @staticmethod
+    def _translated(
+        table_name: str, partition: PartitionRange, result: dict[str, Any] | Exception
+    ) -> dict[str, Any] | BaseException:
+        if isinstance(result, PartitionMoved):
+            return MapChanged(table_name)
+        if isinstance(result, Throttled):
+            return ThrottlingException(THROTTLED)
+        if isinstance(result, GroupUnavailable):
+            log.warning("write to %s not confirmed: %s", partition.partition_id, result)
+            return ServiceUnavailable(WRITE_INDETERMINATE)
+        return result
 
     async def read(
         self, table_name: str, partition: PartitionRange, read_request: dict, consistent: bool

@@ -24,15 +24,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from raydynamo.api.errors import ClientError, ValidationException
-from raydynamo.api.schema import TableSchema
-from raydynamo.api.values import validate_attribute_value, validate_item, value_type
+from raydynamo.api.schema import Item, TableSchema
+from raydynamo.api.values import validate_attribute_value
 from raydynamo.operations.capacity import (
     CapacityTally,
     consumed_capacity_list,
     write_units,
 )
 from raydynamo.operations.common import (
-    KEY_MISMATCH,
+    RETURN_CONSUMED_CAPACITY,
     RETURN_ITEM_COLLECTION_METRICS,
     ConstraintErrors,
     Located,
@@ -41,13 +41,13 @@ from raydynamo.operations.common import (
     check_request_items_keys,
     check_return_consumed_capacity,
     client_operation,
-    key_elements,
     locate,
     raise_for_result,
     shown_map,
-    validate_item_for,
+    valid_table_name,
     validate_key_for,
 )
+from raydynamo.operations.put_items import check_put_values, plain_item, put_item_for
 from raydynamo.operations.shapes import check_request
 from raydynamo.partition.item_writes import (
     DeleteItemOp,
@@ -67,6 +67,10 @@ NOT_ONE_REQUEST = (
     "must contain exactly one of the supported datatypes"
 )
 TOO_MANY_REQUESTS = "Too many items requested for the BatchWriteItem call"  # wording unverified
+_PLAIN_ENUMS = {
+    "ReturnConsumedCapacity": RETURN_CONSUMED_CAPACITY,
+    "ReturnItemCollectionMetrics": RETURN_ITEM_COLLECTION_METRICS,
+}
 _MAP_VALUES_RULE = (
     "Map value must satisfy constraint: [Member must have length less than or equal to 25, "
     "Member must have length greater than or equal to 1]"
@@ -111,30 +115,22 @@ def _check_constraints(request: Mapping[str, Any]) -> None:
         raise ValidationException(TOO_MANY_REQUESTS)
 
 
-def _check_values(items: Mapping[str, list[Any]]) -> None:
-    """One request kind per write request; item and key values (before any table is looked up)."""
+def _check_values(items: Mapping[str, list[Any]]) -> list[tuple[Item, int] | None]:
+    """One request kind per write request; item and key values (before any table is looked up).
+    Returns, per write request in order, the plain put's ``(canonical item, size)`` if any."""
+    plain: list[tuple[Item, int] | None] = []
     for requests in items.values():
         for write_request in requests:
             kinds = [k for k in ("PutRequest", "DeleteRequest") if write_request.get(k) is not None]
             if len(kinds) != 1:
                 raise ValidationException(NOT_ONE_REQUEST)
             if kinds[0] == "PutRequest":
-                validate_item(write_request["PutRequest"]["Item"], path="Item")
+                plain.append(check_put_values(write_request["PutRequest"]["Item"]))
             else:
                 for name, value in write_request["DeleteRequest"]["Key"].items():
                     validate_attribute_value(value, path=f"Key.{name}")
-
-
-def _put_item_for(schema: TableSchema, item: Mapping[str, Any]) -> dict[str, Any]:
-    """A batch put's item against the schema: a missing or mistyped key is a key mismatch."""
-    partition, sort = key_elements(schema.key)
-    for element in (partition, sort):
-        if element is None:
-            continue
-        name, key_type = element
-        if name not in item or value_type(item[name]) != key_type:
-            raise ValidationException(KEY_MISMATCH)
-    return validate_item_for(schema, item)
+                plain.append(None)
+    return plain
 
 
 def _plan_table(
@@ -143,12 +139,13 @@ def _plan_table(
     catalog: TableCatalogView,
     schema: TableSchema,
     first_index: int,
+    plain: list[tuple[Item, int] | None],
 ) -> list[_Planned]:
     planned: list[_Planned] = []
     for index, write_request in enumerate(requests, start=first_index):
         put = write_request.get("PutRequest")
         if put is not None:
-            item = _put_item_for(schema, put["Item"])
+            item, _ = put_item_for(schema, put["Item"], plain[index])
             located = locate(catalog, schema, item)
             op: ItemOp = PutItemOp(located.storage_key, item)
         else:
@@ -162,19 +159,94 @@ def _plan_table(
     return planned
 
 
+PlainPut = tuple[str, Any, tuple[Item, int]]  # table name, write request, plain item
+
+
+def _plain_request(request: object) -> list[PlainPut] | None:
+    """The puts of a request that every shape, constraint and value check of BatchWriteItem
+    passes without a doubt (plain types only: ``put_items.plain_item``); None for anything
+    else, which then takes the full checks in DynamoDB's order."""
+    if type(request) is not dict:
+        return None
+    for member, value in request.items():
+        if member == "RequestItems":
+            continue
+        allowed = _PLAIN_ENUMS.get(member)
+        if allowed is None or (value is not None and value not in allowed):
+            return None
+    items = request.get("RequestItems")
+    if type(items) is not dict or not items:
+        return None
+    puts: list[PlainPut] = []
+    for table_name, requests in items.items():
+        if type(table_name) is not str or not table_name.isascii():
+            return None
+        if not valid_table_name(table_name) or type(requests) is not list:
+            return None
+        if not 1 <= len(requests) <= BATCH_WRITE_REQUESTS_MAX:
+            return None
+        for write_request in requests:
+            if type(write_request) is not dict or len(write_request) != 1:
+                return None
+            put = write_request.get("PutRequest")
+            if type(put) is not dict or len(put) != 1:
+                return None
+            plain = plain_item(put.get("Item"))
+            if plain is None:
+                return None
+            puts.append((table_name, write_request, plain))
+    if len(puts) > BATCH_WRITE_REQUESTS_MAX:
+        return None
+    return puts
+
+
+def _plan_plain(
+    puts: list[PlainPut], catalog: TableCatalogView
+) -> tuple[dict[str, TableSchema], list[_Planned]]:
+    """Plan plain puts (tables in request order) with the full path's key checks and order."""
+    schemas: dict[str, TableSchema] = {}
+    for table_name, _, _ in puts:
+        if table_name not in schemas:
+            schemas[table_name] = catalog.schema(table_name)
+    planned: list[_Planned] = []
+    table_keys: set[bytes] = set()
+    for index, (table_name, write_request, plain) in enumerate(puts):
+        if index and table_name != puts[index - 1][0]:
+            table_keys = set()  # duplicates are refused within a table, table by table
+        schema = schemas[table_name]
+        item, _ = put_item_for(schema, write_request["PutRequest"]["Item"], plain)
+        located = locate(catalog, schema, item)
+        op = PutItemOp(located.storage_key, item)
+        planned.append(_Planned(table_name, located, op, write_request, index))
+        table_keys.add(located.storage_key)
+        last_of_table = index + 1 == len(puts) or puts[index + 1][0] != table_name
+        if last_of_table and len(table_keys) != sum(p.table_name == table_name for p in planned):
+            raise ValidationException(DUPLICATE_KEYS)
+    return schemas, planned
+
+
 def plan_batch_write(
     request: object, catalog: TableCatalogView
 ) -> tuple[dict[str, TableSchema], list[_Planned], str | None]:
-    """Validate a whole BatchWriteItem request; return its schemas and planned ops."""
+    """Validate a whole BatchWriteItem request; return its schemas and planned ops.
+
+    A request of plain puts (the common case) is checked in one pass; any other takes every
+    check in DynamoDB's order. Both accept and refuse the same requests with the same errors.
+    """
+    puts = _plain_request(request)
+    if puts is not None:
+        assert isinstance(request, dict)
+        schemas, planned = _plan_plain(puts, catalog)
+        return schemas, planned, request.get("ReturnConsumedCapacity")
     checked = check_request("BatchWriteItem", request)
     _check_constraints(checked)
     items = checked["RequestItems"]
-    _check_values(items)
+    plain = _check_values(items)
     schemas = {table_name: catalog.schema(table_name) for table_name in items}
     planned: list[_Planned] = []
     for table_name, requests in items.items():
         planned.extend(
-            _plan_table(table_name, requests, catalog, schemas[table_name], len(planned))
+            _plan_table(table_name, requests, catalog, schemas[table_name], len(planned), plain)
         )
     return schemas, planned, checked.get("ReturnConsumedCapacity")
 
