@@ -25,6 +25,7 @@ Pure: must not import ray or rocksdict.
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 import threading
@@ -215,11 +216,9 @@ class BucketTally:
 
 
 def _bucket_of(boundaries: tuple[float, ...], value: float) -> int:
-    """The index of the bucket ``value`` falls in (Prometheus: ``value <= le``)."""
-    for index, bound in enumerate(boundaries):
-        if value <= bound:
-            return index
-    return len(boundaries)
+    """The index of the bucket ``value`` falls in (Prometheus: ``value <= le``): the first
+    boundary not below it."""
+    return bisect.bisect_left(boundaries, value)
 
 
 class TagBound:
@@ -240,13 +239,13 @@ class TagBound:
 
 def tables_of(request: object) -> list[str]:
     """The table names a request names (``TableName``, or the keys of ``RequestItems``)."""
-    if not isinstance(request, Mapping):
+    if not isinstance(request, dict):
         return []
     name = request.get("TableName")
     if isinstance(name, str):
         return [name]
     items = request.get("RequestItems")
-    if isinstance(items, Mapping):
+    if isinstance(items, dict):
         return [n for n in items if isinstance(n, str)]
     return []
 
@@ -264,7 +263,7 @@ def capacity_of(response: Mapping[str, Any]) -> dict[str, float]:
     entries = consumed if isinstance(consumed, list) else [consumed]
     units: dict[str, float] = {}
     for entry in entries:
-        if isinstance(entry, Mapping) and isinstance(entry.get("TableName"), str):
+        if isinstance(entry, dict) and isinstance(entry.get("TableName"), str):
             name = entry["TableName"]
             units[name] = units.get(name, 0.0) + float(entry.get("CapacityUnits", 0.0))
     return units
@@ -273,7 +272,7 @@ def capacity_of(response: Mapping[str, Any]) -> dict[str, float]:
 def unprocessed_tables(response: Mapping[str, Any]) -> set[str]:
     """Tables a batch response left items or keys of unprocessed."""
     left = response.get("UnprocessedItems") or response.get("UnprocessedKeys")
-    if not isinstance(left, Mapping):
+    if not isinstance(left, dict):
         return set()
     return {name for name, entries in left.items() if entries}
 
@@ -311,9 +310,15 @@ class RequestTally:
         self.window = _Window()
         self.table_tag = TagBound(tables_max)
         self.code_tag = TagBound(codes_max)
+        self.table_tags: dict[str, str] = {}  # name -> its tag, for the names already seen
 
     def _table(self, name: str) -> str:
-        return self.table_tag(name) if TABLE_NAME.fullmatch(name) else INVALID_TABLE
+        tag = self.table_tags.get(name)
+        if tag is None:
+            tag = self.table_tag(name) if TABLE_NAME.fullmatch(name) else INVALID_TABLE
+            if tag != OTHER and len(self.table_tags) < 2 * self.table_tag.values_max:
+                self.table_tags[name] = tag  # bounded: valid names and as many invalid ones
+        return tag
 
     def record(
         self,
