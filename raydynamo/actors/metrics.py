@@ -32,6 +32,7 @@ from ray.util import metrics as ray_metrics
 
 from raydynamo.config import MetricsConfig
 from raydynamo.metrics import FsyncTally, Point, RequestTally, Series, node_points
+from raydynamo.node.load import NodeLoad
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,8 @@ class Flusher:
 
 
 def request_tally(config: MetricsConfig) -> RequestTally | None:
-    """This process's request tally (its flusher started on first use); None when disabled."""
+    """This process's request tally, shared by its routers (its flusher started on first use,
+    at the first router's ``flush_interval_s``); None when disabled."""
     global _requests
     if not config.enabled:
         return None
@@ -120,7 +122,7 @@ def request_tally(config: MetricsConfig) -> RequestTally | None:
 
 
 def start_node_metrics(
-    node_id: str, load: Callable[[], Any], fsyncs: FsyncTally, config: MetricsConfig
+    node_id: str, load: Callable[[], NodeLoad], fsyncs: FsyncTally, config: MetricsConfig
 ) -> Flusher:
     """Publish a storage node's gauges (``load()``: a ``node.load.NodeLoad``, read on its core
     thread) and its fsync latencies every ``flush_interval_s``."""
