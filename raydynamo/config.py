@@ -330,6 +330,23 @@ class DataConfig(_Frozen):
     )
 
 
+class MetricsConfig(_Frozen):
+    """Metrics at Ray's metrics export (``raydynamo.metrics``, ``actors/metrics.py``)."""
+
+    enabled: bool = Field(
+        True,
+        description="Record request and storage node metrics and publish them through "
+        "ray.util.metrics (Ray's Prometheus export on every node).",
+    )
+    flush_interval_s: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="How often a process hands what it counted to Ray's metrics (requests are "
+        "tallied in plain Python in between: a Ray metric record costs 2-10 us here).",
+    )
+
+
 class RaydynamoConfig(_Frozen):
     cluster: ClusterConfig = Field(default_factory=ClusterConfig, description="Cluster shape.")
     consensus: ConsensusConfig = Field(
@@ -346,6 +363,9 @@ class RaydynamoConfig(_Frozen):
     )
     data: DataConfig = Field(
         default_factory=DataConfig, description="Ray Data reads and writes (raydynamo.data)."
+    )
+    metrics: MetricsConfig = Field(
+        default_factory=MetricsConfig, description="Metrics at Ray's metrics export."
     )
 
 

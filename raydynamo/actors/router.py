@@ -30,6 +30,7 @@ import ray
 from raydynamo.actors.controller import CONTROLLER_NAME
 from raydynamo.actors.group_client import GroupClient, GroupUnavailable, PartitionMoved, Throttled
 from raydynamo.actors.metadata_shard import metadata_shard_name, shard_of
+from raydynamo.actors.metrics import request_tally
 from raydynamo.api.errors import (
     ClientError,
     ResourceNotFoundException,
@@ -50,6 +51,7 @@ from raydynamo.limits import (
 from raydynamo.metadata.partition_map import PartitionMap, PartitionRange
 from raydynamo.metadata.route_cache import RouteCache
 from raydynamo.metadata.tables import TableDescription, TableStatus
+from raydynamo.metrics import measured
 from raydynamo.operations import batch_get, batch_write, query, reads, scan, writes
 
 log = logging.getLogger(__name__)
@@ -234,6 +236,7 @@ class Router:
         self.wake: asyncio.Event | None = None
         self.refresher: asyncio.Task[None] | None = None
         self.actors: dict[str, Any] = {}
+        self.metrics = request_tally(config.metrics)
 
     # --- the RequestHandler --------------------------------------------------------------------
 
@@ -242,7 +245,16 @@ class Router:
     ) -> dict[str, Any]:
         """Run one client operation. ``request_id`` names it across every retry (the driver's
         too): each partition command it sends has an id derived from it, so a retried
-        operation is applied at most once."""
+        operation is applied at most once. Counted in this process's metrics."""
+        if self.metrics is None:
+            return await self._serve(operation, request, request_id)
+        return await measured(
+            self.metrics, operation, request, lambda r: self._serve(operation, r, request_id)
+        )
+
+    async def _serve(
+        self, operation: str, request: dict[str, Any], request_id: str | None
+    ) -> dict[str, Any]:
         if operation in CONTROL_OPERATIONS:
             return await self._control(operation, request)
         run = DATA_OPERATIONS.get(operation)
