@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from raydynamo.admission.buckets import TokenBucket
 from raydynamo.admission.gac import Grant, RouterTokens, TableLedger
 from raydynamo.admission.partition import PartitionBuckets, Verdict
+from raydynamo.admission.rates import TableCapacity, ledger_for, throttle_error
 from raydynamo.sim.admission_skew import SkewWorkload, run_skew
 
 
@@ -117,12 +118,26 @@ def test_a_router_that_left_no_longer_counts_against_the_share() -> None:
 
 def test_a_router_admits_only_on_a_live_grant_with_tokens() -> None:
     tokens = RouterTokens(refresh_s=1.0)
-    assert not tokens.admit(1.0, 0.0)  # no grant yet
+    assert tokens.needs_grant(0.0) and not tokens.admit(1.0, 0.0)  # no grant yet
+    tokens.units_to_ask(0.0)
     tokens.accept(Grant(2.0, expires_s=2.0), 0.0)
+    assert not tokens.needs_grant(0.1)
     assert tokens.admit(1.0, 0.1) and tokens.admit(1.0, 0.2)
     assert not tokens.admit(1.0, 0.3)  # spent
+    assert tokens.needs_grant(0.3)  # the grant was all it asked for: ask again, do not throttle
+    tokens.units_to_ask(0.3)
     tokens.accept(Grant(5.0, expires_s=2.0), 0.4)
     assert not tokens.admit(1.0, 2.0)  # expired
+    assert tokens.needs_grant(2.0)
+
+
+def test_a_router_whose_ledger_ran_short_throttles_between_asks() -> None:
+    tokens = RouterTokens(refresh_s=1.0, units_min=10.0)
+    assert tokens.units_to_ask(0.0) == 10.0
+    tokens.accept(Grant(1.0, expires_s=2.0), 0.0)  # the table had 1 of the 10 asked for
+    assert tokens.short and tokens.admit(1.0, 0.01)
+    assert not tokens.needs_grant(0.05) and not tokens.admit(1.0, 0.05)  # throttled
+    assert tokens.needs_grant(0.11)  # a tenth of the period later it may ask again
 
 
 def test_a_router_asks_for_what_it_is_offered_and_pays_its_debt() -> None:
@@ -158,3 +173,29 @@ def test_gac_still_enforces_the_table_rate_when_flooded() -> None:
     result = run_skew(workload, "gac")
     admitted_per_s = (result.offered - result.throttled) / workload.seconds
     assert 45.0 <= admitted_per_s <= 50.0 * 1.15  # the rate plus the second the ledger held
+
+
+def test_an_on_demand_ledger_grows_to_twice_its_peak() -> None:
+    ledger = TableLedger(100.0, now_s=0.0, follows_peak=True)
+    now_s = 0.0
+    for _ in range(40):  # ask for more than there is, every 0.1 s, for 4 s
+        now_s += 0.1
+        ledger.request("r", 1000.0, now_s)
+    assert ledger.rate_per_s > 150.0  # the peak granted (about 100/s) doubled
+    fixed = TableLedger(100.0, now_s=0.0)
+    for step in range(1, 41):
+        fixed.request("r", 1000.0, step / 10)
+    assert fixed.rate_per_s == 100.0
+
+
+def test_static_mode_splits_a_provisioned_table_evenly_and_gac_keeps_it_whole() -> None:
+    capacity = TableCapacity("PROVISIONED", read_units=400, write_units=100, partitions=4)
+    static = ledger_for("static", "t", capacity, "read", "p2", on_demand_initial_per_s=1.0)
+    gac = ledger_for("gac", "t", capacity, "write", "p2", on_demand_initial_per_s=1.0)
+    assert (static.key, static.rate_per_s) == ("t/read/p2", 100.0)
+    assert (gac.key, gac.rate_per_s, gac.follows_peak) == ("t/write", 100.0, False)
+    assert throttle_error(capacity).code == "ProvisionedThroughputExceededException"
+    on_demand = TableCapacity("PAY_PER_REQUEST", 0, 0, partitions=4)
+    spec = ledger_for("static", "t", on_demand, "write", "p2", on_demand_initial_per_s=4000.0)
+    assert (spec.key, spec.rate_per_s, spec.follows_peak) == ("t/write", 4000.0, True)
+    assert throttle_error(on_demand).code == "ThrottlingException"

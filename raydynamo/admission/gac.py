@@ -52,21 +52,45 @@ class TableLedger:
         *,
         grant_ttl_s: float = 2.0,
         burst_window_s: float = BURST_WINDOW_S,
+        follows_peak: bool = False,
     ) -> None:
         assert rate_per_s > 0 and grant_ttl_s > 0, (rate_per_s, grant_ttl_s)
         self.grant_ttl_s = grant_ttl_s
         self.burst_window_s = burst_window_s
         self.bucket = TokenBucket(rate_per_s, rate_per_s * burst_window_s, rate_per_s, now_s)
         self._asked: dict[str, _Asked] = {}
+        # On-demand: the rate is at least floor_per_s and twice the highest rate granted.
+        self.follows_peak = follows_peak
+        self.floor_per_s = rate_per_s
+        self.peak_per_s = 0.0
+        self._window_start_s = now_s
+        self._window_granted = 0.0
 
     @property
     def rate_per_s(self) -> float:
         return self.bucket.rate_per_s
 
     def set_rate(self, rate_per_s: float, now_s: float) -> None:
-        """The table's capacity changed (UpdateTable)."""
+        """The table's capacity changed (UpdateTable); for an on-demand ledger, its floor."""
         assert rate_per_s > 0, rate_per_s
-        self.bucket.reconfigure(rate_per_s, rate_per_s * self.burst_window_s, now_s)
+        self.floor_per_s = rate_per_s
+        self._apply_rate(now_s)
+
+    def _apply_rate(self, now_s: float) -> None:
+        rate = self.floor_per_s
+        if self.follows_peak:
+            rate = max(rate, 2 * self.peak_per_s)
+        if rate != self.bucket.rate_per_s:
+            self.bucket.reconfigure(rate, rate * self.burst_window_s, now_s)
+
+    def _note_granted(self, units: float, now_s: float) -> None:
+        self._window_granted += units
+        elapsed_s = now_s - self._window_start_s
+        if elapsed_s >= 1.0:
+            self.peak_per_s = max(self.peak_per_s, self._window_granted / elapsed_s)
+            self._window_start_s, self._window_granted = now_s, 0.0
+            if self.follows_peak:
+                self._apply_rate(now_s)
 
     def request(self, router_id: str, units: float, now_s: float) -> Grant:
         """A grant for ``router_id``, which asks for ``units`` to spend before the grant expires."""
@@ -80,6 +104,7 @@ class TableLedger:
             wanted = min(wanted, available * wanted / asked_by_all)
         granted = min(wanted, available)
         self.bucket.charge(granted)
+        self._note_granted(granted, now_s)
         return Grant(granted, now_s + self.grant_ttl_s)
 
     def _forget_idle(self, now_s: float) -> None:
@@ -95,8 +120,11 @@ class RouterTokens:
     The router asks for what it expects to be asked for until the next refresh: the units
     offered to it recently (admitted or not: an exponentially weighted rate over
     ``demand_half_life_s``) times ``refresh_s`` times ``headroom``, at least ``units_min``, plus
-    any debt on its current grant. A router without a live grant (just started, or idle past
-    its grant) should wait for one rather than throttle: ``live`` says which.
+    any debt on its current grant. ``needs_grant`` says when a request should wait for a grant
+    rather than be judged on what the router holds: there is no live grant (just started, idle
+    past its grant), or the grant is spent while the ledger was not short when it last answered
+    (the router only under-estimated its demand). A request is throttled when the grant is spent
+    and the ledger's last answer was short: the table is out of capacity.
     """
 
     refresh_s: float = 1.0
@@ -106,12 +134,25 @@ class RouterTokens:
     tokens: float = 0.0
     expires_s: float = float("-inf")
     asked_s: float = float("-inf")
+    short: bool = False  # the last grant was less than asked for
     demand_per_s: float = 0.0
+    _asked_units: float = field(default=0.0)
     _offered: float = field(default=0.0)
     _window_start_s: float | None = field(default=None)
 
     def live(self, now_s: float) -> bool:
         return now_s < self.expires_s
+
+    def needs_grant(self, now_s: float) -> bool:
+        if not self.live(now_s):
+            return True
+        spent = self.tokens <= 0
+        # A scarce ledger is asked again at most ten times per refresh period.
+        return spent and (not self.short or now_s - self.asked_s >= self.refresh_s / 10)
+
+    def wants_refresh(self, now_s: float) -> bool:
+        """A refresh period passed since the last ask: ask in the background."""
+        return now_s - self.asked_s >= self.refresh_s
 
     def admit(self, units: float, now_s: float) -> bool:
         """Whether a request expected to cost ``units`` may run; if so its units are taken
@@ -127,26 +168,20 @@ class RouterTokens:
         """A correction after the request ran: ``units`` more (or fewer, when negative)."""
         self.tokens -= units
 
-    def wants_grant(self, now_s: float) -> bool:
-        """Time to ask: a refresh period passed, or the grant is spent or expired (asked at most
-        ten times per refresh period)."""
-        if now_s - self.asked_s >= self.refresh_s:
-            return True
-        spent = self.tokens <= 0 or not self.live(now_s)
-        return spent and now_s - self.asked_s >= self.refresh_s / 10
-
     def units_to_ask(self, now_s: float) -> float:
         self._observe(now_s)
         self.asked_s = now_s
         debt = max(0.0, -self.tokens) if self.live(now_s) else 0.0
         expected = self.demand_per_s * self.refresh_s * self.headroom
-        return max(self.units_min, expected, self._offered * self.headroom) + debt
+        self._asked_units = max(self.units_min, expected, self._offered * self.headroom) + debt
+        return self._asked_units
 
     def accept(self, grant: Grant, now_s: float) -> None:
         """A new grant replaces what is left of the old one; a debt on it is paid first."""
         debt = min(0.0, self.tokens) if self.live(now_s) else 0.0
         self.tokens = grant.units + debt
         self.expires_s = grant.expires_s
+        self.short = grant.units < self._asked_units
 
     def _observe(self, now_s: float) -> None:
         """Fold the units offered since the window started into the demand estimate."""

@@ -77,10 +77,10 @@ def run_skew(workload: SkewWorkload, mode: Mode) -> SkewResult:
         if mode == "gac":
             _deliver_grants(pending, routers, ledger, now_s)
             tokens = routers[router_index]
-            if not tokens.live(now_s):  # no grant to judge by: the request waits for one
+            if tokens.needs_grant(now_s):  # the request waits for a grant
                 grant = ledger.request(f"r{router_index}", tokens.units_to_ask(now_s), now_s)
                 tokens.accept(grant, now_s)
-            elif tokens.wants_grant(now_s):
+            elif tokens.wants_refresh(now_s) and not any(p[1] == router_index for p in pending):
                 asked = tokens.units_to_ask(now_s)
                 pending.append((now_s + workload.grant_delay_s, router_index, asked))
             admitted = tokens.admit(1.0, now_s)
