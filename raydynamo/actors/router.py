@@ -73,6 +73,7 @@ DATA_OPERATIONS: dict[str, Operation] = {
 CONTROL_OPERATIONS = {
     "CreateTable": "create_table",
     "DeleteTable": "delete_table",
+    "UpdateTable": "update_table",
     "DescribeTable": "describe_table",
     "ListTables": "list_tables",
 }
@@ -290,7 +291,7 @@ class Router:
             raise ServiceUnavailable(CONTROL_UNAVAILABLE) from None
         if "error" in answer:
             raise from_wire(answer["error"], operation)
-        if operation in ("CreateTable", "DeleteTable"):
+        if operation in ("CreateTable", "DeleteTable", "UpdateTable"):
             for name in _tables_of(request):
                 self.cache.invalidate(name)
         return dict(answer["ok"])
