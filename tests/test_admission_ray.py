@@ -188,3 +188,43 @@ async def _flood_until(
             else:
                 admitted += 1
     return {"admitted": admitted, "throttled": throttled, "elapsed_s": time.monotonic() - started}
+
+
+def test_a_throttled_batch_returns_unprocessed_items_and_resending_them_loses_nothing(
+    service: Any,
+) -> None:
+    from raydynamo.actors.router import Router
+    from raydynamo.driver.aio import AsyncClient
+
+    async def scenario() -> tuple[int, int, int]:
+        client = AsyncClient(Router(service), attempts_max=1, owns_handler=True)
+        try:
+            name = await _create(
+                client,
+                BillingMode="PROVISIONED",
+                ProvisionedThroughput={"ReadCapacityUnits": 50, "WriteCapacityUnits": 5},
+            )
+            pending = [{"PutRequest": {"Item": {"pk": {"S": f"k{i}"}}}} for i in range(25)]
+            first_unprocessed = -1
+            rounds = 0
+            while pending and rounds < 200:
+                rounds += 1
+                try:
+                    answer = await client.batch_write_item(RequestItems={name: pending})
+                except Exception as err:  # every partition throttled: nothing was written
+                    assert getattr(err, "code", "") == "ProvisionedThroughputExceededException"
+                    await asyncio.sleep(0.2)
+                    continue
+                pending = answer["UnprocessedItems"].get(name, [])
+                if first_unprocessed < 0:
+                    first_unprocessed = len(pending)
+                if pending:
+                    await asyncio.sleep(0.2)
+            page = await client.scan(TableName=name, ConsistentRead=True)
+            return first_unprocessed, page["Count"], len(pending)
+        finally:
+            await client.close()
+
+    first_unprocessed, stored, left = asyncio.run(scenario())
+    assert left == 0 and stored == 25
+    assert 0 < first_unprocessed < 25  # the first batch was cut by capacity, not refused whole
