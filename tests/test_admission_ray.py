@@ -190,41 +190,50 @@ async def _flood_until(
     return {"admitted": admitted, "throttled": throttled, "elapsed_s": time.monotonic() - started}
 
 
-def test_a_throttled_batch_returns_unprocessed_items_and_resending_them_loses_nothing(
+def test_a_batch_over_a_table_out_of_capacity_returns_its_items_unprocessed(
     service: Any,
 ) -> None:
     from raydynamo.actors.router import Router
     from raydynamo.driver.aio import AsyncClient
 
-    async def scenario() -> tuple[int, int, int]:
+    def puts(prefix: str, count: int) -> list[dict[str, Any]]:
+        return [{"PutRequest": {"Item": {"pk": {"S": f"{prefix}{i}"}}}} for i in range(count)]
+
+    async def scenario() -> tuple[dict[str, int], int, int, int]:
         client = AsyncClient(Router(service), attempts_max=1, owns_handler=True)
         try:
-            name = await _create(
+            # One write unit per second (a provisioned table this small has one partition):
+            # the first batch's one command is admitted and leaves the table in debt.
+            slow = await _create(
                 client,
                 BillingMode="PROVISIONED",
-                ProvisionedThroughput={"ReadCapacityUnits": 50, "WriteCapacityUnits": 5},
+                ProvisionedThroughput={"ReadCapacityUnits": 50, "WriteCapacityUnits": 1},
             )
-            pending = [{"PutRequest": {"Item": {"pk": {"S": f"k{i}"}}}} for i in range(25)]
-            first_unprocessed = -1
+            fast = await _create(client, BillingMode="PAY_PER_REQUEST")
+            await client.batch_write_item(RequestItems={slow: puts("first", 10)})
+            answer = await client.batch_write_item(
+                RequestItems={slow: puts("second", 5), fast: puts("second", 5)}
+            )
+            labels = {slow: "slow", fast: "fast"}
+            unprocessed = {labels[t]: len(v) for t, v in answer["UnprocessedItems"].items()}
+            pending = answer["UnprocessedItems"].get(slow, [])
             rounds = 0
-            while pending and rounds < 200:
+            while pending and rounds < 300:  # resent as a client would, with a pause
                 rounds += 1
+                await asyncio.sleep(0.25)
                 try:
-                    answer = await client.batch_write_item(RequestItems={name: pending})
-                except Exception as err:  # every partition throttled: nothing was written
+                    again = await client.batch_write_item(RequestItems={slow: pending})
+                except Exception as err:  # the whole batch throttled: nothing was written
                     assert getattr(err, "code", "") == "ProvisionedThroughputExceededException"
-                    await asyncio.sleep(0.2)
                     continue
-                pending = answer["UnprocessedItems"].get(name, [])
-                if first_unprocessed < 0:
-                    first_unprocessed = len(pending)
-                if pending:
-                    await asyncio.sleep(0.2)
-            page = await client.scan(TableName=name, ConsistentRead=True)
-            return first_unprocessed, page["Count"], len(pending)
+                pending = again["UnprocessedItems"].get(slow, [])
+            slow_count = (await client.scan(TableName=slow, ConsistentRead=True))["Count"]
+            fast_count = (await client.scan(TableName=fast, ConsistentRead=True))["Count"]
+            return unprocessed, slow_count, fast_count, len(pending)
         finally:
             await client.close()
 
-    first_unprocessed, stored, left = asyncio.run(scenario())
-    assert left == 0 and stored == 25
-    assert 0 < first_unprocessed < 25  # the first batch was cut by capacity, not refused whole
+    unprocessed, slow_count, fast_count, left = asyncio.run(scenario())
+    assert unprocessed == {"slow": 5}  # the table out of capacity; the other one's were written
+    assert fast_count == 5
+    assert left == 0 and slow_count == 15  # resent until in, none lost or doubled

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from raydynamo.admission.gac import Grant, RouterTokens
+from raydynamo.admission.gac import REQUEST_UNITS, Grant, RouterTokens
 from raydynamo.admission.rates import Kind, LedgerSpec, TableCapacity, ledger_for, throttle_error
 from raydynamo.config import AdmissionConfig
 
@@ -86,7 +86,7 @@ class RouterAdmission:
             await asyncio.shield(self._asking(spec, tokens))
         elif tokens.wants_refresh(now_s):
             self._asking(spec, tokens)
-        if not tokens.admit(1.0, self.clock()):
+        if not tokens.admit(REQUEST_UNITS, self.clock()):
             self.throttled += 1
             raise throttle_error(capacity)
         return spec
@@ -97,7 +97,7 @@ class RouterAdmission:
             return
         tokens = self.tokens.get(spec.key)
         if tokens is not None:
-            tokens.charge(units - 1.0)
+            tokens.charge(units - REQUEST_UNITS)
 
     def _asking(self, spec: LedgerSpec, tokens: RouterTokens) -> asyncio.Task[None]:
         """The grant request in flight for ``spec``, started if there is none."""

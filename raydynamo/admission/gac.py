@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from raydynamo.admission.buckets import TokenBucket
 from raydynamo.admission.partition import BURST_WINDOW_S
 
+REQUEST_UNITS = 1.0  # what a router expects a request to cost before it runs
+
 
 @dataclass(frozen=True, slots=True)
 class Grant:
@@ -146,7 +148,7 @@ class RouterTokens:
     def needs_grant(self, now_s: float) -> bool:
         if not self.live(now_s):
             return True
-        spent = self.tokens <= 0
+        spent = self.tokens < REQUEST_UNITS
         # A scarce ledger is asked again at most ten times per refresh period.
         return spent and (not self.short or now_s - self.asked_s >= self.refresh_s / 10)
 
@@ -155,11 +157,11 @@ class RouterTokens:
         return now_s - self.asked_s >= self.refresh_s
 
     def admit(self, units: float, now_s: float) -> bool:
-        """Whether a request expected to cost ``units`` may run; if so its units are taken
-        (``charge`` corrects them once the real cost is known)."""
+        """Whether a request expected to cost ``units`` may run: the grant is live and holds
+        them; if so they are taken (``charge`` corrects them once the real cost is known)."""
         self._observe(now_s)
         self._offered += units
-        if not (self.live(now_s) and self.tokens > 0):
+        if not (self.live(now_s) and self.tokens >= units):
             return False
         self.tokens -= units
         return True
@@ -169,17 +171,21 @@ class RouterTokens:
         self.tokens -= units
 
     def units_to_ask(self, now_s: float) -> float:
+        """What to ask the ledger for: the demand expected until the next refresh, less what
+        the live grant still holds, plus its debt."""
         self._observe(now_s)
         self.asked_s = now_s
-        debt = max(0.0, -self.tokens) if self.live(now_s) else 0.0
+        held = self.tokens if self.live(now_s) else 0.0
         expected = self.demand_per_s * self.refresh_s * self.headroom
-        self._asked_units = max(self.units_min, expected, self._offered * self.headroom) + debt
+        wanted = max(self.units_min, expected, self._offered * self.headroom)
+        self._asked_units = max(self.units_min, wanted - held) if held > 0 else wanted - held
         return self._asked_units
 
     def accept(self, grant: Grant, now_s: float) -> None:
-        """A new grant replaces what is left of the old one; a debt on it is paid first."""
-        debt = min(0.0, self.tokens) if self.live(now_s) else 0.0
-        self.tokens = grant.units + debt
+        """A new grant adds to what the live one still holds (or pays its debt first); what is
+        held lives until the new grant expires."""
+        held = self.tokens if self.live(now_s) else 0.0
+        self.tokens = held + grant.units
         self.expires_s = grant.expires_s
         self.short = grant.units < self._asked_units
 
