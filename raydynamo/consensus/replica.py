@@ -342,6 +342,12 @@ class Replica(ElectionsMixin):
 
     def _on_CatchUpRequest(self, msg: CatchUpRequest, now: float) -> None:
         if msg.from_slot <= self.log.compacted_through:
+            # Only a member of the current configuration gets a snapshot: one that was removed
+            # is about to be dropped, and a snapshot to it would hold a node's transfer slot
+            # (found by the node simulation: a removed member's transfer kept a joining one
+            # waiting until the stall timeout).
+            if msg.sender not in self.membership.members:
+                return
             if msg.sender not in self._out.snapshot_requests:
                 self._out.snapshot_requests.append(msg.sender)
             return
