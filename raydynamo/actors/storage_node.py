@@ -94,7 +94,8 @@ class StorageNodeActor:
         cluster or storage node is refused (``IdentityMismatch``) before RocksDB opens it: the
         actor dies with that error, and any new start refuses again."""
         # The core thread gives up the GIL during every fsync; with Python's default 5 ms switch
-        # interval, getting it back from a busy Ray thread can take longer than the fsync itself.
+        # interval, getting it back from a busy Ray thread can take longer than the fsync itself
+        # (limits.GIL_SWITCH_INTERVAL_S says why it is not shorter either).
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         self.node_id = node_id
         self.config: RaydynamoConfig = config_from_dict(config)
