@@ -149,6 +149,13 @@ class StorageNodeActor:
     ) -> list[WriteReply]:
         return self.host.write(partition_id, requests, map_version)
 
+    def write_partitions(
+        self, batches: list[tuple[str, list[tuple[bytes, bytes]], int]]
+    ) -> list[list[WriteReply]]:
+        """``write`` for several partitions in one call (a router's writes to this node that
+        waited together, ``actors.node_writes``): one reply list per partition."""
+        return self.host.write_partitions(batches)
+
     @ray.method(concurrency_group="control")
     def set_map_version(self, partition_id: str, map_version: int) -> None:
         self.host.set_map_version(partition_id, map_version)
