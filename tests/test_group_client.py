@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from raydynamo.actors.group_client import GroupClient, GroupUnavailable, PartitionMoved, Throttled
+from raydynamo.actors.node_writes import NodeWriteChannels
 from raydynamo.node.replies import Applied, NoSuchPartition, NotLeader, Overloaded
 
 
@@ -144,3 +145,68 @@ def test_a_member_that_does_not_host_the_partition_is_passed_over() -> None:
     nobody = client_over({"a": empty, "b": empty})
     with pytest.raises(PartitionMoved):
         asyncio.run(nobody.read_item({"kind": "get"}, consistent=False))
+
+
+def test_writes_of_partitions_led_by_one_node_share_calls_and_keep_their_replies() -> None:
+    """With the router's ``NodeWriteChannels``, batches of several partitions waiting for the
+    same storage node leave in one ``write_partitions`` call; each gets its own replies."""
+    release = asyncio.Event()
+
+    async def node(name: str, args: tuple) -> list[list[Any]]:
+        await release.wait()
+        return [
+            [Applied({"partition": pid, "rid": rid.decode()}, 1) for rid, _ in requests]
+            for pid, requests, _ in args[0]
+        ]
+
+    leader = FakeNode(node)
+    channels = NodeWriteChannels({"a": leader}.__getitem__, calls_in_flight_max=1)
+    clients = [
+        GroupClient(pid, ["a"], "ns", retry_pause_s=0.001, node_writes=channels)
+        for pid in ("p0", "p1", "p2")
+    ]
+
+    async def burst() -> list[Any]:
+        writes = [c.write_one(b"r%d" % i, b"cmd") for c in clients for i in range(3)]
+        tasks = [asyncio.ensure_future(w) for w in writes]
+        while not leader.calls:  # the first call is out: everything else waits for it
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.01)
+        release.set()
+        return await asyncio.gather(*tasks)
+
+    results = asyncio.run(burst())
+    assert results == [
+        {"partition": pid, "rid": f"r{i}"} for pid in ("p0", "p1", "p2") for i in range(3)
+    ]
+    batches = [batch for _, args in leader.calls for batch in args[0]]
+    assert {name for name, _ in leader.calls} == {"write_partitions"}
+    assert len(leader.calls) < len(batches)  # partition batches shared calls
+    assert {pid for pid, _, _ in leader.calls[1][1][0]} == {"p0", "p1", "p2"}
+
+
+def test_a_shared_call_that_fails_sends_each_partition_to_its_next_replica() -> None:
+    channels_calls: list[str] = []
+
+    def down(name: str, args: tuple) -> Any:
+        channels_calls.append(name)
+        raise ConnectionError("node down")
+
+    def leads(name: str, args: tuple) -> list[list[Any]]:
+        return [[Applied({"ok": pid}, 2)] * len(requests) for pid, requests, _ in args[0]]
+
+    nodes = {"a": FakeNode(down), "b": FakeNode(leads)}
+    channels = NodeWriteChannels(nodes.__getitem__)
+    clients = [
+        GroupClient(pid, ["a", "b"], "ns", retry_pause_s=0.001, node_writes=channels)
+        for pid in ("p0", "p1")
+    ]
+    for client in clients:
+        client.leader = "a"
+
+    async def both() -> list[Any]:
+        return await asyncio.gather(*(c.write_one(b"rid", b"cmd") for c in clients))
+
+    assert asyncio.run(both()) == [{"ok": "p0"}, {"ok": "p1"}]
+    assert channels_calls and all(c.leader == "b" for c in clients)
+    assert "a" not in channels.handles  # the failed node's handle is looked up again next time

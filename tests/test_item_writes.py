@@ -15,6 +15,7 @@ from raydynamo.api.expressions.wire import (
     encode_update,
 )
 from raydynamo.api.schema import KeySchema, decode_item, encode_item, storage_key
+from raydynamo.api.sizes import item_size
 from raydynamo.partition.commands import KIND_WRITE, Put, Write, encode_write
 from raydynamo.partition.item_writes import (
     ITEM_WRITE_FORMAT,
@@ -23,6 +24,7 @@ from raydynamo.partition.item_writes import (
     ItemWrite,
     PutItemOp,
     SlotOverlay,
+    StoredPutOp,
     UpdateItemOp,
     apply_item_write,
     command_header,
@@ -239,6 +241,58 @@ def test_apply_item_write_reports_sizes() -> None:
     assert batch.ops == [
         (WriteBatch.PUT, KEYS.data(skey("a")), encode_item({**key("a"), "v": {"S": "xy"}}))
     ]
+
+
+def test_a_put_of_known_size_travels_stored_and_applies_as_the_item_form_does() -> None:
+    """A planner that knows the item's size sends it in its stored encoding: the replica
+    stores those bytes as they came, with the same results (sizes, ALL_OLD, conditions) and
+    the same batch as the item form."""
+    item = {**key("a"), "v": {"S": "xy"}, "n": {"N": "7"}}
+    first = {**key("a"), "old": {"BOOL": True}}
+    outputs = []
+    for size in (None, item_size(item)):
+        engine = MemoryEngine()
+        apply(engine, 1, command(b"r0", PutItemOp(skey("a"), first)))
+        ops = (
+            PutItemOp(skey("a"), item, EXISTS, "ALL_OLD", size_bytes=size),
+            PutItemOp(skey("b"), key("b"), EXISTS, size_bytes=None if size is None else 3),
+        )
+        encoded = command(b"r1", *ops)
+        if size is not None:
+            decoded = decode_item_write(encoded).ops
+            assert decoded[0] == StoredPutOp(skey("a"), encode_item(item), 9, EXISTS, "ALL_OLD")
+            assert encode_item_write(decode_item_write(encoded)) == encoded
+        batch = WriteBatch()
+        result = apply_item_write(engine, KEYS, encoded, 2, batch)
+        outputs.append((result, batch.ops))
+    assert outputs[0] == outputs[1]
+    result, ops = outputs[0]
+    assert result["ops"][0] == {"old_size": 7, "new_size": 9, "attributes": first}
+    assert result["ops"][1]["error"]["code"] == "ConditionalCheckFailedException"
+    assert ops == [(WriteBatch.PUT, KEYS.data(skey("a")), encode_item(item))]
+
+
+@pytest.mark.parametrize("fields", [{"enc": "not bytes", "sz": 3}, {"enc": b"\x80", "sz": -1}])
+def test_malformed_stored_put_is_an_internal_error_result(fields: dict[str, Any]) -> None:
+    engine = MemoryEngine()
+    bad = msgpack.packb(
+        [KIND_ITEM_WRITE, b"rid", ITEM_WRITE_FORMAT, SCHEMA.to_wire(), False, [[1, b"k", fields]]]
+    )
+    (result,) = apply(engine, 1, bad)
+    assert result["error"]["code"] == "InternalServerError"
+    assert list(engine.scan(KEYS.data_prefix, prefix_end(KEYS.data_prefix))) == []
+
+
+def test_a_command_of_the_previous_format_still_applies() -> None:
+    """A log written before stored-form puts (format 2) applies after the upgrade."""
+    engine = MemoryEngine()
+    old = msgpack.packb(
+        [KIND_ITEM_WRITE, b"rid", 2, SCHEMA.to_wire(), False, [[1, skey("a"), {"item": key("a")}]]],
+        use_bin_type=True,
+    )
+    (result,) = apply(engine, 1, old)
+    assert result["ops"] == [{"old_size": None, "new_size": item_size(key("a"))}]
+    assert stored(engine, "a") == key("a")
 
 
 def test_slot_overlay_reads_and_scans_through_pending_writes() -> None:

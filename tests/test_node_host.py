@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from raydynamo.actors.host import NodeHost
-from raydynamo.node.replies import Applied, NotLeader, StaleMap
+from raydynamo.node.replies import Applied, NoSuchPartition, NotLeader, StaleMap
 from raydynamo.partition.commands import Put, Write, encode_write
 from raydynamo.storage.engine import Snapshot
 from tests.node_harness import LocalCluster
@@ -271,4 +271,28 @@ def test_a_receiver_that_crashes_mid_transfer_drops_the_staging_and_gets_a_new_o
     cluster.wait_until(lambda: sender.stats["snapshot_transfers_completed"] >= 1)
     assert sender.stats["snapshot_transfers_abandoned"] >= 1
     assert receiver.core.snapshot_stats.chunks_dropped >= 1
+    cluster.close()
+
+
+def test_one_call_writes_several_partitions_each_with_its_own_replies(data_dir: str) -> None:
+    cluster = started(data_dir)
+    for node_id in NODES:
+        cluster.host(node_id).host_partition("p1", NODES)
+    cluster.host("a").campaign("p1")
+    cluster.wait_until(lambda: cluster.leader_of("p1") == "a")
+    replies = cluster.host("a").write_partitions(
+        [
+            ("p0", [put("r0", "k", "zero"), put("r1", "k2", "two")], 0),
+            ("p1", [put("r0", "k", "one")], 0),
+            ("elsewhere", [put("r2", "k", "x")], 0),
+        ]
+    )
+    assert [[type(r) for r in partition] for partition in replies] == [
+        [Applied, Applied],
+        [Applied],
+        [NoSuchPartition],
+    ]
+    assert cluster.host("a").read("p0", [b"k", b"k2"], consistent=True) == [b"zero", b"two"]
+    assert cluster.host("a").read("p1", [b"k"], consistent=True) == [b"one"]
+    assert cluster.host("a").write_partitions([]) == []
     cluster.close()

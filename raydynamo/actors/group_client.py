@@ -28,6 +28,7 @@ from typing import Any
 
 import ray
 
+from raydynamo.actors.node_writes import NodeWriteChannels
 from raydynamo.actors.storage_node import storage_actor_name
 from raydynamo.limits import COALESCED_BYTES_MAX, COALESCED_REQUESTS_MAX
 from raydynamo.metadata.member_ids import node_of
@@ -151,9 +152,11 @@ class GroupClient:
         call_timeout_s: float = 5.0,
         queued_bytes_max: int = 16 << 20,
         lookup: Callable[[str], Any] | None = None,
+        node_writes: NodeWriteChannels | None = None,
     ) -> None:
         """``lookup(node_id)`` finds a storage node's actor handle (blocking; run in a thread);
-        by default by its actor name in ``namespace``."""
+        by default by its actor name in ``namespace``. With ``node_writes`` (the router's),
+        write calls share calls with other partitions' writes to the same storage node."""
         self.partition_id = partition_id
         self.call_timeout_s = call_timeout_s
         self.map_version = map_version
@@ -165,6 +168,7 @@ class GroupClient:
         self.handles: dict[str, Any] = {}
         self.lookup = lookup or self._named_actor
         self.retries = 0
+        self.node_writes = node_writes
         self.writes = _Coalescer(self._write_batch, calls_in_flight_max, queued_bytes_max)
         self.strong_reads = _Coalescer(
             self._strong_read_batch, calls_in_flight_max, queued_bytes_max
@@ -239,9 +243,7 @@ class GroupClient:
             targets = self._targets()
             target = targets[tried % len(targets)]
             try:
-                replies: list[WriteReply] = await self._call(
-                    target, "write", [requests[i] for i in todo], self.map_version
-                )
+                replies = await self._write_call(target, [requests[i] for i in todo])
             except Exception as err:  # down, restarting, unreachable or hung: try the next one
                 last = err
                 self._moved_on(target)
@@ -276,6 +278,14 @@ class GroupClient:
                     await asyncio.sleep(self.retry_pause_s)
             todo = again
         return [r for r in results if r is not None]
+
+    async def _write_call(self, target: str, requests: list[Request]) -> list[WriteReply]:
+        """One write call to ``target``, shared with other partitions' when the router has
+        ``node_writes``. Raises on any failure."""
+        if self.node_writes is None:
+            return list(await self._call(target, "write", requests, self.map_version))
+        node_id = node_of(target)
+        return await self.node_writes.write(node_id, self.partition_id, requests, self.map_version)
 
     def _moved_on(self, target: str) -> None:
         self.retries += 1

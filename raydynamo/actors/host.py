@@ -290,6 +290,41 @@ class NodeHost:
             lambda f: f.set_result(stopped),
         )
 
+    def write_partitions(
+        self, batches: Sequence[tuple[str, Sequence[Request], int]]
+    ) -> list[list[WriteReply]]:
+        """``write`` for several partitions at once (``(partition_id, requests, map_version)``
+        each): proposed in one turn of the core thread, answered once every request of every
+        partition is settled, one reply list per partition."""
+        if not batches:
+            return []
+        if self.closed or self.fatal is not None:
+            return [[Unavailable("the storage node is closing")] * len(r) for _, r, _ in batches]
+        size = sum(len(command) for _, requests, _ in batches for _, command in requests)
+        if self.inbox_bytes + size > self.config.node.inbox_bytes_max:
+            return [[Overloaded()] * len(requests) for _, requests, _ in batches]
+        future: Future[list[list[WriteReply]]] = Future()
+        answers: list[list[WriteReply]] = [[] for _ in batches]
+        missing = [len(batches)]
+
+        def settled(index: int, replies: list[WriteReply]) -> None:  # on the core thread
+            answers[index] = replies
+            missing[0] -= 1
+            if not missing[0]:
+                future.set_result(answers)
+
+        waiters = [
+            WriteWaiter(len(requests), lambda replies, i=i: settled(i, replies))
+            for i, (_, requests, _) in enumerate(batches)
+        ]
+
+        def propose_all(now: float) -> None:
+            for (partition_id, requests, map_version), waiter in zip(batches, waiters, strict=True):
+                self.core.propose(partition_id, requests, map_version, now, waiter)
+
+        stopped = [[Unavailable("the storage node stopped")] * len(r) for _, r, _ in batches]
+        return self._wait(future, propose_all, size, lambda f: f.set_result(stopped))
+
     def status(self) -> list[dict[str, Any]]:
         return self._submit(self.core.status)
 

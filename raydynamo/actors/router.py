@@ -4,7 +4,8 @@
 the controller; item operations run the DynamoDB logic of ``operations`` against the router's
 cached view of tables and partition maps, sending partition commands and reads through one
 coalescing ``GroupClient`` per partition (writes and strong reads to the leader, eventually
-consistent reads to any replica; leader hints followed; retries keep request ids).
+consistent reads to any replica; leader hints followed; retries keep request ids). Write calls
+of different partitions to the same storage node travel together (``node_writes``).
 
 The cache (``metadata.route_cache``) is refreshed from the metadata shards at a constant rate in
 ``constant`` mode, whatever its hit rate, so routers restarting cold do not multiply the load on
@@ -33,6 +34,8 @@ from raydynamo.actors.controller import CONTROLLER_NAME
 from raydynamo.actors.group_client import GroupClient, GroupUnavailable, PartitionMoved, Throttled
 from raydynamo.actors.metadata_shard import metadata_shard_name, shard_of
 from raydynamo.actors.metrics import request_tally
+from raydynamo.actors.node_writes import NodeWriteChannels
+from raydynamo.actors.storage_node import storage_actor_name
 from raydynamo.admission.rates import LedgerSpec, TableCapacity
 from raydynamo.api.errors import (
     ClientError,
@@ -251,6 +254,12 @@ class Router:
             settings.cache_mode, settings.refresh_interval_s, settings.cache_ttl_s
         )
         self.groups: dict[str, GroupClient] = {}
+        # Writes to one storage node from all partitions share calls (actors/node_writes.py).
+        self.node_writes = NodeWriteChannels(
+            self._storage_node,
+            calls_in_flight_max=settings.partition_calls_in_flight_max,
+            call_timeout_s=settings.call_timeout_s,
+        )
         self.view = _CatalogView(self)
         self.metadata_requests = 0
         self.refreshes = 0
@@ -317,6 +326,10 @@ class Router:
             self.actors[name] = handle
         return handle
 
+    def _storage_node(self, node_id: str) -> Any:
+        """A storage node's actor handle, by its name (blocking: called in a thread)."""
+        return ray.get_actor(storage_actor_name(node_id), namespace=self.namespace)
+
     # --- admission --------------------------------------------------------------------------
 
     async def admit(
@@ -362,6 +375,7 @@ class Router:
                 map_version=map_version,
                 call_timeout_s=self.config.router.call_timeout_s,
                 queued_bytes_max=self.config.router.partition_queue_bytes_max,
+                node_writes=self.node_writes,
             )
             self.groups[partition.partition_id] = group
         group.map_version = max(group.map_version, map_version)

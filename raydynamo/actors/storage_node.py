@@ -96,7 +96,8 @@ class StorageNodeActor:
         cluster or storage node is refused (``IdentityMismatch``) before RocksDB opens it: the
         actor dies with that error, and any new start refuses again."""
         # The core thread gives up the GIL during every fsync; with Python's default 5 ms switch
-        # interval, getting it back from a busy Ray thread can take longer than the fsync itself.
+        # interval, getting it back from a busy Ray thread can take longer than the fsync itself
+        # (limits.GIL_SWITCH_INTERVAL_S says why it is not shorter either).
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         self.node_id = node_id
         self.config: RaydynamoConfig = config_from_dict(config)
@@ -155,6 +156,13 @@ class StorageNodeActor:
         self, partition_id: str, requests: list[tuple[bytes, bytes]], map_version: int = 0
     ) -> list[WriteReply]:
         return self.host.write(partition_id, requests, map_version)
+
+    def write_partitions(
+        self, batches: list[tuple[str, list[tuple[bytes, bytes]], int]]
+    ) -> list[list[WriteReply]]:
+        """``write`` for several partitions in one call (a router's writes to this node that
+        waited together, ``actors.node_writes``): one reply list per partition."""
+        return self.host.write_partitions(batches)
 
     @ray.method(concurrency_group="control")
     def set_map_version(self, partition_id: str, map_version: int) -> None:

@@ -145,9 +145,9 @@ def _plan_table(
     for index, write_request in enumerate(requests, start=first_index):
         put = write_request.get("PutRequest")
         if put is not None:
-            item, _ = put_item_for(schema, put["Item"], plain[index])
+            item, size = put_item_for(schema, put["Item"], plain[index])
             located = locate(catalog, schema, item)
-            op: ItemOp = PutItemOp(located.storage_key, item)
+            op: ItemOp = PutItemOp(located.storage_key, item, size_bytes=size)
         else:
             key = validate_key_for(schema, write_request["DeleteRequest"]["Key"])
             located = locate(catalog, schema, key)
@@ -214,9 +214,9 @@ def _plan_plain(
         if index and table_name != puts[index - 1][0]:
             table_keys = set()  # duplicates are refused within a table, table by table
         schema = schemas[table_name]
-        item, _ = put_item_for(schema, write_request["PutRequest"]["Item"], plain)
+        item, size = put_item_for(schema, write_request["PutRequest"]["Item"], plain)
         located = locate(catalog, schema, item)
-        op = PutItemOp(located.storage_key, item)
+        op = PutItemOp(located.storage_key, item, size_bytes=size)
         planned.append(_Planned(table_name, located, op, write_request, index))
         table_keys.add(located.storage_key)
         last_of_table = index + 1 == len(puts) or puts[index + 1][0] != table_name

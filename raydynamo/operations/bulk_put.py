@@ -126,7 +126,7 @@ def plan_commands(
         for start in range(0, len(group), ops_per_command):
             part = tuple(group[start : start + ops_per_command])
             request_id = transport.command_id(partition_id, chunk)
-            ops = tuple(PutItemOp(p.storage_key, p.item) for p in part)
+            ops = tuple(PutItemOp(p.storage_key, p.item, size_bytes=p.size_bytes) for p in part)
             command = encode_item_write(ItemWrite(request_id, schema.key, ops))
             commands.append(BulkCommand(part[0].partition, request_id, command, part))
             chunk += 1

@@ -12,12 +12,16 @@ Encoding (msgpack, lists so the layout can grow)::
     op = [OP_PUT | OP_UPDATE | OP_DELETE, storage_key, {field: value}]
 
 with op fields ``item`` (put), ``key`` (update), ``cond`` (the condition: ConditionExpression or
-Expected), ``upd`` (the update: UpdateExpression or AttributeUpdates), ``rv`` ReturnValues and
-``rvf`` ReturnValuesOnConditionCheckFailure. Conditions and updates travel bound, in the one wire
-form of ``api/expressions/wire.py`` (names resolved, values inlined at the router), the same form
-read filters travel in: a replica never parses expression text. ``ITEM_WRITE_FORMAT`` versions
-the layout; a replica refuses (as an error result) a format it does not know. New op fields may
-be added; a field's meaning never changes within a format.
+Expected), ``enc`` and ``sz`` (a put whose planner knew the item's size: the item already in its
+stored encoding, ``api.schema.encode_item``, and that size, so a replica stores the bytes as
+they came and neither decodes, measures nor re-encodes the item; it decodes to a
+``StoredPutOp``), ``upd`` (the update: UpdateExpression or AttributeUpdates), ``rv``
+ReturnValues and ``rvf`` ReturnValuesOnConditionCheckFailure. Conditions and updates travel
+bound, in the one wire form of ``api/expressions/wire.py`` (names resolved, values inlined at
+the router), the same form read filters travel in: a replica never parses expression text.
+``ITEM_WRITE_FORMAT`` versions the layout; a replica refuses (as an error result) a format it
+does not know, and still applies the previous one (a log written before the upgrade). New op
+fields may be added; a field's meaning never changes within a format.
 
 The result of a command is ``{"ops": [result, ...]}``, one per op, each with ``old_size`` and
 ``new_size`` (bytes, None when there is no item: the inputs of write capacity), and either
@@ -61,7 +65,8 @@ from raydynamo.partition.keys import PartitionKeys
 from raydynamo.storage.engine import ReadView, WriteBatch
 
 KIND_ITEM_WRITE = 2
-ITEM_WRITE_FORMAT = 2  # 1 carried expression text, re-parsed by every replica
+ITEM_WRITE_FORMAT = 3  # 1 carried expression text; 2 had no stored-form puts (``enc``, ``sz``)
+ITEM_WRITE_FORMATS_READ = frozenset({2, 3})  # a log written by the previous format still applies
 
 OP_PUT = 1
 OP_UPDATE = 2
@@ -75,10 +80,27 @@ ITEM_WRITE_OPS_MAX = 100  # BatchWriteItem sends at most 25; transactions at mos
 
 @dataclass(frozen=True, slots=True)
 class PutItemOp:
-    """Replace the item under ``storage_key`` by ``item`` (canonical, size-checked)."""
+    """Replace the item under ``storage_key`` by ``item`` (canonical, size-checked).
+
+    ``size_bytes``, when the planner has it (``api.sizes.item_size`` of ``item``), makes the
+    command carry the item in its stored encoding (``enc``/``sz``): encoded once, at the router.
+    """
 
     storage_key: bytes
     item: Item
+    condition: WireCondition | None = None
+    return_values: str = "NONE"
+    return_values_on_condition_check_failure: str = "NONE"
+    size_bytes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPutOp:
+    """A put as a replica decodes it from ``enc``/``sz``: the item's stored bytes and size."""
+
+    storage_key: bytes
+    stored: bytes
+    size_bytes: int
     condition: WireCondition | None = None
     return_values: str = "NONE"
     return_values_on_condition_check_failure: str = "NONE"
@@ -107,7 +129,7 @@ class DeleteItemOp:
     return_values_on_condition_check_failure: str = "NONE"
 
 
-ItemOp = PutItemOp | UpdateItemOp | DeleteItemOp
+ItemOp = PutItemOp | StoredPutOp | UpdateItemOp | DeleteItemOp
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +148,12 @@ class ItemWrite:
 def _op_fields(op: ItemOp) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     if isinstance(op, PutItemOp):
-        fields["item"] = op.item
+        if op.size_bytes is None:
+            fields["item"] = op.item
+        else:
+            fields["enc"], fields["sz"] = encode_item(op.item), op.size_bytes
+    elif isinstance(op, StoredPutOp):
+        fields["enc"], fields["sz"] = op.stored, op.size_bytes
     elif isinstance(op, UpdateItemOp):
         fields["key"] = op.key
         if op.update is not None:
@@ -140,7 +167,12 @@ def _op_fields(op: ItemOp) -> dict[str, Any]:
     return fields
 
 
-_OP_CODES = {PutItemOp: OP_PUT, UpdateItemOp: OP_UPDATE, DeleteItemOp: OP_DELETE}
+_OP_CODES = {
+    PutItemOp: OP_PUT,
+    StoredPutOp: OP_PUT,
+    UpdateItemOp: OP_UPDATE,
+    DeleteItemOp: OP_DELETE,
+}
 
 
 def encode_item_write(write: ItemWrite) -> bytes:
@@ -163,6 +195,11 @@ def _decode_op(raw: Sequence[Any]) -> ItemOp:
         raise ValueError("an item operation is [code, storage key, fields]")
     condition = fields.get("cond")
     returns = (fields.get("rv", "NONE"), fields.get("rvf", "NONE"))
+    if code == OP_PUT and "enc" in fields:
+        stored, size = fields["enc"], fields["sz"]
+        if not isinstance(stored, bytes) or type(size) is not int or size < 0:
+            raise ValueError("a stored-form put carries the item's bytes and its size")
+        return StoredPutOp(storage_key, stored, size, condition, *returns)
     if code == OP_PUT:
         return PutItemOp(storage_key, fields["item"], condition, *returns)
     if code == OP_UPDATE:
@@ -176,8 +213,8 @@ def decode_item_write(data: bytes) -> ItemWrite:
     kind, request_id, layout, key_schema, atomic, raw_ops = msgpack.unpackb(data, raw=False)
     if kind != KIND_ITEM_WRITE:
         raise ValueError(f"not an item write: kind {kind}")
-    if layout != ITEM_WRITE_FORMAT:
-        raise ValueError(f"item write format {layout!r} is not {ITEM_WRITE_FORMAT}")
+    if layout not in ITEM_WRITE_FORMATS_READ:
+        raise ValueError(f"item write format {layout!r} is not one of {ITEM_WRITE_FORMATS_READ}")
     ops = tuple(_decode_op(raw) for raw in raw_ops)
     return ItemWrite(request_id, KeySchema.from_wire(key_schema), ops, bool(atomic))
 
@@ -280,6 +317,9 @@ class _Staging:
     def stage(self, storage_key: bytes, item: Item | None) -> None:
         self.writes[self.keys.data(storage_key)] = encode_item(item) if item is not None else None
 
+    def stage_stored(self, storage_key: bytes, stored: bytes) -> None:
+        self.writes[self.keys.data(storage_key)] = stored
+
 
 def apply_item_write(
     view: ReadView, keys: PartitionKeys, command: bytes, slot: int, batch: WriteBatch
@@ -350,6 +390,13 @@ def _apply_op(op: ItemOp, staging: _Staging, sizes: dict[str, Any]) -> dict[str,
     sizes["old_size"] = item_size(old) if old is not None else None
     _check_condition(op, old)
     attributes: Item | None
+    if isinstance(op, StoredPutOp):  # size-checked and encoded at the router
+        sizes["new_size"] = op.size_bytes
+        staging.stage_stored(op.storage_key, op.stored)
+        result = dict(sizes)
+        if op.return_values == "ALL_OLD" and old:
+            result["attributes"] = old
+        return result
     if isinstance(op, PutItemOp):
         new: Item | None = op.item
         attributes = old if op.return_values == "ALL_OLD" else None
