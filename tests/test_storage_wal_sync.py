@@ -85,7 +85,10 @@ def live_wal_files(db: Path) -> dict[str, FileId]:
     found: dict[str, FileId] = {}
     for name in os.listdir(db):
         if name.endswith(".log") and name[:-4].isdigit():
-            status = os.lstat(db / name)
+            try:
+                status = os.lstat(db / name)
+            except FileNotFoundError:  # obsolete: RocksDB deleted it after a flush
+                continue
             found[name] = (status.st_dev, status.st_ino)
     return found
 
@@ -165,3 +168,28 @@ def test_synced_writes_track_every_new_wal_file_across_flushes(tmp_path: Path) -
         assert live and live <= set(engine._wal._fds)
         engine._db.flush()  # a memtable flush switches to a new WAL file
     engine.close()
+
+
+def test_a_wal_file_deleted_between_listing_and_opening_is_passed_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RocksDB deletes an obsolete WAL file in a background thread after a flush; if that
+    happens between the syncer's listing and its open, the sync goes on (a raise here was a
+    storage node crash)."""
+    from raydynamo.storage import rocks
+
+    (tmp_path / "000007.log").write_bytes(b"live")
+    (tmp_path / "000005.log").write_bytes(b"obsolete")
+    real_open = os.open
+
+    def open_racing_a_delete(path: str, flags: int, *args: int) -> int:
+        if str(path).endswith("000005.log"):
+            os.unlink(path)
+            raise FileNotFoundError(path)
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(rocks.os, "open", open_racing_a_delete)
+    syncer = rocks._WalSyncer(str(tmp_path), lambda: 1)
+    syncer.sync()
+    assert set(syncer._fds) == {"000007.log"}
+    syncer.close()
