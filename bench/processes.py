@@ -35,6 +35,7 @@ import yaml
 
 START_DEADLINE_S = 180.0  # a local Ray and the service start in 10-30 s here; more when busy
 STOP_DEADLINE_S = 60.0  # raydynamo serve stops its actors and Ray on SIGTERM in a few seconds
+LEFTOVER_GRACE_S = 15.0  # after the server exits, how long its descendants may take to follow
 _PR_SET_PDEATHSIG = 1
 _LIBC = ctypes.CDLL(None, use_errno=True)  # resolved here: the child only calls it
 
@@ -81,6 +82,16 @@ def still_alive(processes: set[tuple[int, str]]) -> set[tuple[int, str]]:
     return {(pid, at) for pid, at in processes if _start_time(pid) == at}
 
 
+def _wait_gone(processes: set[tuple[int, str]], deadline_s: float) -> set[tuple[int, str]]:
+    """Those of ``processes`` still alive after waiting up to ``deadline_s`` for them to end."""
+    deadline = time.monotonic() + deadline_s
+    alive = still_alive(processes)
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alive = still_alive(alive)
+    return alive
+
+
 def free_loopback_port() -> int:
     """A port free on 127.0.0.1 right now (for servers that cannot be told to pick one)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -91,15 +102,17 @@ def free_loopback_port() -> int:
 class ChildServer:
     """One server command in a session of its own; its output lines kept and queued."""
 
-    def __init__(self, name: str, command: Sequence[str], env: dict[str, str] | None = None):
+    def __init__(
+        self, name: str, command: Sequence[str], *, leftover_grace_s: float = LEFTOVER_GRACE_S
+    ) -> None:
         self.name = name
+        self.leftover_grace_s = leftover_grace_s
         self.process = subprocess.Popen(
             list(command),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             text=True,
-            env=env,
             preexec_fn=_die_with_parent,  # two system calls, no locks: threads may run
         )
         self.pid = self.process.pid
@@ -157,14 +170,11 @@ class ChildServer:
                     with contextlib.suppress(ProcessLookupError):
                         os.killpg(self.pid, signal.SIGKILL)
                 self.process.wait(STOP_DEADLINE_S)
-        deadline = time.monotonic() + STOP_DEADLINE_S / 4
-        alive = still_alive(self.seen)
-        while alive and time.monotonic() < deadline:
-            time.sleep(0.2)
-            alive = still_alive(alive)
+        alive = _wait_gone(self.seen, self.leftover_grace_s)
         for pid, _ in alive:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+        _wait_gone(alive, STOP_DEADLINE_S)
 
     def __enter__(self) -> ChildServer:
         return self
