@@ -30,11 +30,13 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import yaml
 
 START_DEADLINE_S = 180.0  # a local Ray and the service start in 10-30 s here; more when busy
 STOP_DEADLINE_S = 60.0  # raydynamo serve stops its actors and Ray on SIGTERM in a few seconds
+SERVE_ATTEMPTS = 2
 LEFTOVER_GRACE_S = 15.0  # after the server exits, how long its descendants may take to follow
 _PR_SET_PDEATHSIG = 1
 _LIBC = ctypes.CDLL(None, use_errno=True)  # resolved here: the child only calls it
@@ -188,24 +190,36 @@ class ChildServer:
         self.stop()
 
 
-def raydynamo_serve(work_dir: Path, namespace: str) -> tuple[ChildServer, str]:
-    """``raydynamo serve`` (the shipped local configuration, its data in ``work_dir``)."""
+def raydynamo_serve(
+    work_dir: Path, namespace: str, overrides: dict[str, dict[str, Any]] | None = None
+) -> tuple[ChildServer, str]:
+    """``raydynamo serve`` with the shipped local configuration, its data in ``work_dir``;
+    ``overrides`` (section -> field -> value) change it for experiments."""
     from raydynamo.config import load_config
 
     data = load_config().model_dump(mode="json")
+    for section, fields in (overrides or {}).items():
+        data[section].update(fields)
     data["storage"]["data_dir"] = str(work_dir / "data")
     data["cluster"]["namespace"] = namespace
     config_path = work_dir / "serve.yaml"
     config_path.write_text(yaml.safe_dump(data))
     command = [sys.executable, "-m", "raydynamo.cli", "serve", "--config", str(config_path)]
-    server = ChildServer("raydynamo serve", [*command, "--port", "0"])
-    try:
-        line = server.wait_for_line("serving DynamoDB at ")
-    except BaseException:
-        server.stop()
-        raise
-    server.note_descendants()
-    return server, line.split("serving DynamoDB at ", 1)[1].split()[0]
+    for attempt in range(1, SERVE_ATTEMPTS + 1):
+        server = ChildServer("raydynamo serve", [*command, "--port", "0"])
+        try:
+            line = server.wait_for_line("serving DynamoDB at ")
+        except RuntimeError:
+            server.stop()
+            if attempt == SERVE_ATTEMPTS:
+                raise
+            continue  # a local Ray can time out starting on a loaded machine: once more
+        except BaseException:
+            server.stop()
+            raise
+        server.note_descendants()
+        return server, line.split("serving DynamoDB at ", 1)[1].split()[0]
+    raise AssertionError("unreachable")
 
 
 def moto_server(ready: Callable[[str], bool]) -> tuple[ChildServer, str]:

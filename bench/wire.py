@@ -18,8 +18,10 @@ from call to answer:
 The measurements are interleaved: for every repetition, workload and thread count, raydynamo
 then moto (the order swapped every repetition); each figure is the median over ``--reps``. A
 JSON line per workload and thread count: raydynamo's rate as ``value``, moto's as ``peer``,
-``ratio`` = raydynamo / moto, p50/p99 latency of both, CPU per operation of each server's
-process tree and of the client, the idle server's CPU meanwhile (both stay up), and the
+``ratio`` = raydynamo / moto of the medians (``ratios``: of each back-to-back pair), p50/p99
+latency of both, CPU per operation of each server's process tree and of the client, the
+idle server's CPU meanwhile (both stay up: ``idle_cpu_cores`` is raydynamo's, a local Ray with
+its ticks and heartbeats, while moto is measured; ``peer_idle_cpu_cores`` moto's), and the
 1-minute load average. Both servers share this 2-core machine with the client.
 
     python -m bench.wire [--seconds S] [--reps R] [--quick]
@@ -367,7 +369,12 @@ def emit_figures(runs: dict[tuple[str, int, str], list[dict[str, float]]]) -> li
                     peer_server_cpu_us_per_op=moto["server_cpu_us_per_op"],
                     client_cpu_us_per_op=ours["client_cpu_us_per_op"],
                     peer_client_cpu_us_per_op=moto["client_cpu_us_per_op"],
-                    idle_peer_cpu_cores=moto["idle_server_cpu_cores"],
+                    ratios=[
+                        ours_run["value"] / moto_run["value"] if moto_run["value"] else None
+                        for ours_run, moto_run in zip(ours_runs, moto_runs, strict=True)
+                    ],
+                    idle_cpu_cores=moto["idle_server_cpu_cores"],
+                    peer_idle_cpu_cores=ours["idle_server_cpu_cores"],
                     load_avg_1m=statistics.median(r["load_avg_1m"] for r in ours_runs + moto_runs),
                     reps=len(ours_runs),
                     values=[r["value"] for r in ours_runs],
