@@ -434,7 +434,11 @@ def main(argv: list[str] | None = None) -> None:
     ns = parser.parse_args(argv)
     if ns.quick:
         ns.seconds, ns.reps = 1.5, 1
-    run(ns.seconds, ns.reps)
+    try:
+        run(ns.seconds, ns.reps)
+    except KeyboardInterrupt:
+        log(f"{BENCH}: interrupted; both servers stopped")
+        raise SystemExit(130) from None
 
 
 if __name__ == "__main__":
