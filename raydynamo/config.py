@@ -330,6 +330,55 @@ class DataConfig(_Frozen):
     )
 
 
+class MetricsConfig(_Frozen):
+    """Metrics at Ray's metrics export (``raydynamo.metrics``, ``actors/metrics.py``)."""
+
+    enabled: bool = Field(
+        True,
+        description="Record request and storage node metrics and publish them through "
+        "ray.util.metrics (Ray's Prometheus export on every node).",
+    )
+    flush_interval_s: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="How often a process hands what it counted to Ray's metrics (requests are "
+        "tallied in plain Python in between: a Ray metric record costs 2-10 us here).",
+    )
+
+
+class AdmissionConfig(_Frozen):
+    mode: Literal["gac", "static"] = Field(
+        "gac",
+        description="gac: global admission control, a table's tokens handed to routers as "
+        "time-limited grants by admission actors, so a skewed workload is served while the "
+        "table has capacity; static: the original even split of the table's capacity over its "
+        "partitions (kept so benchmarks can show the difference).",
+    )
+    enabled: bool = Field(
+        True, description="Enforce capacity at all (false: nothing is ever throttled)."
+    )
+    shards: int = Field(1, ge=1, description="Admission actors; tables are hashed over them.")
+    grant_ttl_s: float = Field(
+        2.0, gt=0, description="How long a router may spend a grant before it expires."
+    )
+    refresh_s: float = Field(
+        1.0, gt=0, description="How often a router asks for a new grant while it is busy."
+    )
+    grant_timeout_s: float = Field(
+        2.0, gt=0, description="A grant request that takes longer is abandoned."
+    )
+    burst_window_s: float = Field(
+        300.0, ge=0, description="Unused capacity is kept this long (DynamoDB: 300 s)."
+    )
+    on_demand_read_units_initial: float = Field(
+        12_000.0, gt=0, description="Read units per second a new on-demand table serves."
+    )
+    on_demand_write_units_initial: float = Field(
+        4_000.0, gt=0, description="Write units per second a new on-demand table serves."
+    )
+
+
 class RaydynamoConfig(_Frozen):
     cluster: ClusterConfig = Field(default_factory=ClusterConfig, description="Cluster shape.")
     consensus: ConsensusConfig = Field(
@@ -346,6 +395,13 @@ class RaydynamoConfig(_Frozen):
     )
     data: DataConfig = Field(
         default_factory=DataConfig, description="Ray Data reads and writes (raydynamo.data)."
+    )
+    metrics: MetricsConfig = Field(
+        default_factory=MetricsConfig, description="Metrics at Ray's metrics export."
+    )
+    admission: AdmissionConfig = Field(
+        default_factory=AdmissionConfig,
+        description="Provisioned-throughput enforcement and global admission control.",
     )
 
 

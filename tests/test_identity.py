@@ -117,3 +117,16 @@ def test_scan_finds_every_record_and_names_the_problems(tmp_path: Path) -> None:
     assert [i.storage_node_id for i in found] == ["sn0", "sn1"]
     assert len(problems) == 1 and "sn2" in problems[0]
     assert scan_identities(tmp_path / "absent") == ([], [])
+
+
+def test_scan_expands_the_home_directory_as_the_storage_nodes_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The default data_dir is "~/.local/share/raydynamo": a scan that took "~" literally found
+    # nothing, so a restarted service made a new cluster id and its nodes refused their own
+    # directories.
+    monkeypatch.setenv("HOME", str(tmp_path))
+    open_as(tmp_path / "data" / "sn0")
+    found, problems = scan_identities("~/data")
+    assert [(f.cluster_id, f.storage_node_id) for f in found] == [("c1", "sn0")]
+    assert problems == []

@@ -14,6 +14,7 @@ from typing import Any
 
 from raydynamo.actors.group_client import PartitionMoved
 from raydynamo.actors.router import RoutedTable, Router
+from raydynamo.admission.rates import LedgerSpec, TableCapacity
 from raydynamo.api.schema import KeySchema, TableSchema, decode_item, storage_key
 from raydynamo.config import config_from_dict
 from raydynamo.metadata.partition_map import PartitionMap, PartitionRange, even_ranges
@@ -55,7 +56,13 @@ def router_over(groups: dict[str, AppliedButMoved], partitions: int = 1) -> Rout
         for i, (start, end) in enumerate(even_ranges(partitions))
     )
     schema = TableSchema("counters", "t", KEY)
-    routed = RoutedTable(schema, TableStatus.ACTIVE, PartitionMap("t", 1, ranges))
+    capacity = TableCapacity("PAY_PER_REQUEST", 0.0, 0.0, partitions)
+    routed = RoutedTable(schema, TableStatus.ACTIVE, PartitionMap("t", 1, ranges), capacity)
+
+    async def generous(spec: LedgerSpec, router_id: str, units: float) -> tuple[float, float]:
+        return units, 60.0  # the admission actor: whatever is asked, for a minute
+
+    router.admission.ask = generous
 
     async def refreshed(names: list[str]) -> None:  # the metadata shards' answer, at once
         router.cache.store("counters", routed, 0.0)

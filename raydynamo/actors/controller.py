@@ -67,6 +67,11 @@ from raydynamo.metadata.tables import (
     validate_describe_table,
     validate_list_tables,
 )
+from raydynamo.metadata.update_table import (
+    apply_update,
+    update_table_response,
+    validate_update_table,
+)
 
 log = logging.getLogger(__name__)
 
@@ -418,6 +423,17 @@ class Controller:
             await self.store.delete(table_key(name))
             await self.push([name])
 
+    async def update_table(self, request: dict[str, Any]) -> dict[str, Any]:
+        spec = validate_update_table(request)
+        assert self.table_lock is not None
+        async with self.table_lock:
+            current = self.catalog.active(spec.table_name)
+            updated = apply_update(current, spec, now=datetime.now(UTC))
+            if updated != current:
+                self.catalog.replace(updated)
+                await self.save(spec.table_name)
+        return update_table_response(updated)
+
     # Describe and list wait for table changes in progress: a table reported ACTIVE has been
     # pushed to the metadata shards, so a router that asks right after finds it ACTIVE too.
 
@@ -522,6 +538,9 @@ class ControllerActor:
 
     async def delete_table(self, request: dict[str, Any]) -> Answer:
         return await self.core.answer(self.core.delete_table, request)
+
+    async def update_table(self, request: dict[str, Any]) -> Answer:
+        return await self.core.answer(self.core.update_table, request)
 
     async def describe_table(self, request: dict[str, Any]) -> Answer:
         return await self.core.answer(self.core.describe_table, request)

@@ -38,6 +38,7 @@ from raydynamo.actors.snapshot_links import SnapshotLinks
 from raydynamo.config import RaydynamoConfig
 from raydynamo.limits import NODE_CALL_WAIT_S
 from raydynamo.node.core import NodeCore, NodeLimits, Request, WriteWaiter
+from raydynamo.node.load import NodeLoad, node_load
 from raydynamo.node.replies import NoSuchPartition, NotLeader, Overloaded, StaleMap, Unavailable
 from raydynamo.node.replies import WriteReply as WriteReply
 from raydynamo.partition.dedup import DedupBounds
@@ -291,6 +292,18 @@ class NodeHost:
 
     def status(self) -> list[dict[str, Any]]:
         return self._submit(self.core.status)
+
+    def load(self) -> NodeLoad:
+        """What the node holds and queues now (its metrics), read on the core thread."""
+        depths = self.peers.outbox_depths()
+        return self._submit(
+            lambda now: node_load(
+                self.core,
+                inbox_items=self.inbox.qsize(),
+                inbox_bytes=self.inbox_bytes,
+                peer_outboxes=depths,
+            )
+        )
 
     def partition_state(self, partition_id: str) -> tuple[int, list[tuple[bytes, bytes]]]:
         return self._submit(lambda now: self.core.partition_state(partition_id))

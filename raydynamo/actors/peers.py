@@ -64,6 +64,11 @@ class PeerLinks:
             if not self.replying.get(peer):
                 condition.notify()
 
+    def outbox_depths(self) -> dict[str, int]:
+        """Messages waiting per peer (for metrics)."""
+        with self.lock:
+            return {peer: len(pending) for peer, pending in self.outbox.items()}
+
     def begin_reply(self, peer: str) -> None:
         """A call from ``peer`` is being handled: hold its messages for the reply."""
         with self.lock:

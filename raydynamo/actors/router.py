@@ -23,13 +23,17 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import ray
 
+from raydynamo.actors.admission import admission_actor_name, admission_shard_of
+from raydynamo.actors.admission_client import RouterAdmission
 from raydynamo.actors.controller import CONTROLLER_NAME
 from raydynamo.actors.group_client import GroupClient, GroupUnavailable, PartitionMoved, Throttled
 from raydynamo.actors.metadata_shard import metadata_shard_name, shard_of
+from raydynamo.actors.metrics import request_tally
+from raydynamo.admission.rates import LedgerSpec, TableCapacity
 from raydynamo.api.errors import (
     ClientError,
     ResourceNotFoundException,
@@ -50,7 +54,9 @@ from raydynamo.limits import (
 from raydynamo.metadata.partition_map import PartitionMap, PartitionRange
 from raydynamo.metadata.route_cache import RouteCache
 from raydynamo.metadata.tables import TableDescription, TableStatus
+from raydynamo.metrics import measured
 from raydynamo.operations import batch_get, batch_write, query, reads, scan, writes
+from raydynamo.operations.capacity import read_result_units, write_result_units
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +75,7 @@ DATA_OPERATIONS: dict[str, Operation] = {
 CONTROL_OPERATIONS = {
     "CreateTable": "create_table",
     "DeleteTable": "delete_table",
+    "UpdateTable": "update_table",
     "DescribeTable": "describe_table",
     "ListTables": "list_tables",
 }
@@ -107,6 +114,7 @@ class RoutedTable:
     schema: TableSchema
     status: TableStatus
     partition_map: PartitionMap
+    capacity: TableCapacity
 
 
 def _tables_of(request: dict[str, Any]) -> list[str]:
@@ -157,8 +165,9 @@ class _Transport:
         self, table_name: str, partition: PartitionRange, request_id: bytes, command: bytes
     ) -> dict[str, Any]:
         group = self.router.group(partition, self.router.map_version(table_name))
+        admitted = await self.router.admit(table_name, "write", partition)
         try:
-            return await group.write_one(request_id, command)
+            result = await group.write_one(request_id, command)
         except PartitionMoved:
             raise MapChanged(table_name) from None
         except Throttled:
@@ -166,6 +175,8 @@ class _Transport:
         except GroupUnavailable as err:
             log.warning("write to %s not confirmed: %s", partition.partition_id, err)
             raise ServiceUnavailable(WRITE_INDETERMINATE) from None
+        self.router.admission.charge(admitted, write_result_units(result))
+        return result
 
     async def write_many(
         self, table_name: str, commands: list[tuple[PartitionRange, bytes, bytes]]
@@ -181,10 +192,20 @@ class _Transport:
         outcomes: list[dict[str, Any] | BaseException | None] = [None] * len(commands)
 
         async def one_partition(indexes: list[int]) -> None:
-            group = self.router.group(commands[indexes[0]][0], version)
-            requests = [(commands[i][1], commands[i][2]) for i in indexes]
-            for i, result in zip(indexes, await group.write_many(requests), strict=True):
+            partition = commands[indexes[0]][0]
+            group = self.router.group(partition, version)
+            admitted: list[tuple[int, LedgerSpec | None]] = []
+            for i in indexes:  # a throttled command is not sent (nothing of it is applied)
+                try:
+                    admitted.append((i, await self.router.admit(table_name, "write", partition)))
+                except ClientError as throttled:
+                    outcomes[i] = throttled
+            requests = [(commands[i][1], commands[i][2]) for i, _ in admitted]
+            results = await group.write_many(requests) if requests else []
+            for (i, spec), result in zip(admitted, results, strict=True):
                 outcomes[i] = self._translated(table_name, commands[i][0], result)
+                if isinstance(result, dict):
+                    self.router.admission.charge(spec, write_result_units(result))
 
         await asyncio.gather(*(one_partition(indexes) for indexes in by_partition.values()))
         return [o for o in outcomes if o is not None]
@@ -206,8 +227,9 @@ class _Transport:
         self, table_name: str, partition: PartitionRange, read_request: dict, consistent: bool
     ) -> dict[str, Any]:
         group = self.router.group(partition, self.router.map_version(table_name))
+        admitted = await self.router.admit(table_name, "read", partition)
         try:
-            return await group.read_item(read_request, consistent)
+            result = await group.read_item(read_request, consistent)
         except PartitionMoved:
             raise MapChanged(table_name) from None
         except Throttled:
@@ -215,6 +237,8 @@ class _Transport:
         except GroupUnavailable as err:
             log.warning("read of %s not served: %s", partition.partition_id, err)
             raise ServiceUnavailable(READ_UNAVAILABLE) from None
+        self.router.admission.charge(admitted, read_result_units(result, consistent=consistent))
+        return result
 
 
 class Router:
@@ -234,6 +258,8 @@ class Router:
         self.wake: asyncio.Event | None = None
         self.refresher: asyncio.Task[None] | None = None
         self.actors: dict[str, Any] = {}
+        self.metrics = request_tally(config.metrics)
+        self.admission = RouterAdmission(config.admission, self._ask_grant, clock=clock)
 
     # --- the RequestHandler --------------------------------------------------------------------
 
@@ -242,7 +268,16 @@ class Router:
     ) -> dict[str, Any]:
         """Run one client operation. ``request_id`` names it across every retry (the driver's
         too): each partition command it sends has an id derived from it, so a retried
-        operation is applied at most once."""
+        operation is applied at most once. Counted in this process's metrics."""
+        if self.metrics is None:
+            return await self._serve(operation, request, request_id)
+        return await measured(
+            self.metrics, operation, request, lambda r: self._serve(operation, r, request_id)
+        )
+
+    async def _serve(
+        self, operation: str, request: dict[str, Any], request_id: str | None
+    ) -> dict[str, Any]:
         if operation in CONTROL_OPERATIONS:
             return await self._control(operation, request)
         run = DATA_OPERATIONS.get(operation)
@@ -268,7 +303,7 @@ class Router:
             raise ServiceUnavailable(CONTROL_UNAVAILABLE) from None
         if "error" in answer:
             raise from_wire(answer["error"], operation)
-        if operation in ("CreateTable", "DeleteTable"):
+        if operation in ("CreateTable", "DeleteTable", "UpdateTable"):
             for name in _tables_of(request):
                 self.cache.invalidate(name)
         return dict(answer["ok"])
@@ -281,6 +316,33 @@ class Router:
             handle = await asyncio.to_thread(ray.get_actor, name, namespace=self.namespace)
             self.actors[name] = handle
         return handle
+
+    # --- admission --------------------------------------------------------------------------
+
+    async def admit(
+        self, table_name: str, kind: Literal["read", "write"], partition: PartitionRange
+    ) -> LedgerSpec | None:
+        """Admit one request to ``partition`` or raise the table's throttling error."""
+        entry = self.cache.entries.get(table_name)
+        routed = entry.value if entry is not None else None
+        if routed is None:
+            return None
+        return await self.admission.admit(table_name, routed.capacity, kind, partition.partition_id)
+
+    async def _ask_grant(
+        self, spec: LedgerSpec, router_id: str, units: float
+    ) -> tuple[float, float]:
+        name = admission_actor_name(admission_shard_of(spec.key, self.config.admission.shards))
+        try:
+            actor = await self._actor(name)
+            return tuple(  # type: ignore[return-value]
+                await actor.grant.remote(
+                    spec.key, router_id, units, spec.rate_per_s, spec.follows_peak
+                )
+            )
+        except Exception:  # restarting or gone: look it up again next time
+            self.actors.pop(name, None)
+            raise
 
     async def aclose(self) -> None:
         if self.refresher is not None:
@@ -403,9 +465,14 @@ def _routed(entry: dict[str, Any] | None) -> RoutedTable | None:
     if entry is None:
         return None
     description = TableDescription.from_record(entry["description"])
-    return RoutedTable(
-        description.schema(), description.table_status, PartitionMap.from_wire(entry["map"])
+    partition_map = PartitionMap.from_wire(entry["map"])
+    capacity = TableCapacity(
+        description.billing_mode,
+        float(description.read_capacity_units),
+        float(description.write_capacity_units),
+        len(partition_map.partitions),
     )
+    return RoutedTable(description.schema(), description.table_status, partition_map, capacity)
 
 
 @ray.remote(max_restarts=-1, max_task_retries=0, max_concurrency=10_000)

@@ -33,6 +33,7 @@ from typing import Any
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from raydynamo.actors.admission import AdmissionActor, admission_actor_name
 from raydynamo.actors.control_ports import ActorHandles
 from raydynamo.actors.controller import CONTROLLER_NAME, ControllerActor
 from raydynamo.actors.metadata_shard import MetadataShard, metadata_shard_name
@@ -243,6 +244,12 @@ def start_service(config: RaydynamoConfig, *, detached: bool) -> list[Any]:
     )
     ray.get(controller.ping.remote())
     handles.append(controller)
+    for i in range(config.admission.shards):
+        handles.append(
+            AdmissionActor.options(**_options(config, admission_actor_name(i), detached)).remote(
+                config.model_dump()
+            )
+        )
     for i in range(config.cluster.routers):
         handles.append(
             RouterActor.options(**_options(config, router_actor_name(i), detached)).remote(
@@ -255,6 +262,7 @@ def start_service(config: RaydynamoConfig, *, detached: bool) -> list[Any]:
 def service_actor_names(config: RaydynamoConfig) -> list[str]:
     names = [storage_actor_name(f"sn{i}") for i in range(config.cluster.storage_nodes)]
     names += [metadata_shard_name(i) for i in range(config.cluster.metadata_shards)]
+    names += [admission_actor_name(i) for i in range(config.admission.shards)]
     names += [router_actor_name(i) for i in range(config.cluster.routers)]
     return [CONTROLLER_NAME, *names]
 

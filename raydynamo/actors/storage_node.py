@@ -18,6 +18,7 @@ from typing import Any
 import ray
 
 from raydynamo.actors.host import NodeHost, ReadRefusal
+from raydynamo.actors.metrics import Flusher, start_node_metrics
 from raydynamo.config import RaydynamoConfig, config_from_dict
 from raydynamo.limits import (
     CONTROL_THREADS_MAX,
@@ -26,6 +27,7 @@ from raydynamo.limits import (
     PEER_THREADS_MAX,
     STORAGE_THREADS_MAX,
 )
+from raydynamo.metrics import FsyncTally
 from raydynamo.node.replies import NoSuchPartition, WriteReply
 from raydynamo.storage.data_dir import make_private_dir
 from raydynamo.storage.identity import ensure_identity
@@ -104,10 +106,13 @@ class StorageNodeActor:
         self.opened = ensure_identity(
             path, cluster_id=cluster_id, storage_node_id=node_id, host=host
         )
+        fsyncs = FsyncTally()
+        metrics_on = self.config.metrics.enabled
         engine = RocksEngine(
             path,
             write_buffer_bytes_max=self.config.storage.write_buffer_bytes_max,
             block_cache_bytes=self.config.storage.block_cache_bytes,
+            on_sync=fsyncs.observe if metrics_on else None,
         )
         self.host = NodeHost(
             node_id,
@@ -118,6 +123,9 @@ class StorageNodeActor:
             on_fatal=_end_process,
         )
         self.host.start()
+        self.metrics: Flusher | None = None
+        if metrics_on:
+            self.metrics = start_node_metrics(node_id, self.host.load, fsyncs, self.config.metrics)
 
     @ray.method(concurrency_group="control")
     def ping(self) -> str:
@@ -205,6 +213,8 @@ class StorageNodeActor:
 
     @ray.method(concurrency_group="control")
     def shutdown(self) -> None:
+        if self.metrics is not None:
+            self.metrics.stop()
         self.host.close()
 
     @ray.method(concurrency_group="control")

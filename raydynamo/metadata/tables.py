@@ -91,6 +91,7 @@ class TableStatus(StrEnum):
     CREATING = "CREATING"
     ACTIVE = "ACTIVE"
     DELETING = "DELETING"
+    UPDATING = "UPDATING"  # only shown in UpdateTable's response: updates apply at once
 
 
 class InvalidTransition(ValueError):
@@ -119,6 +120,10 @@ class TableDescription:
     table_size_bytes: int = 0
     table_class: str | None = None
     tags: tuple[tuple[str, str], ...] = ()
+    last_increase_date_time: datetime | None = None
+    last_decrease_date_time: datetime | None = None
+    decreases_today: int = 0  # decreases on the UTC day of last_decrease_date_time
+    last_update_to_pay_per_request: datetime | None = None
 
     def __post_init__(self) -> None:
         assert self.creation_date_time.tzinfo is not None, "CreationDateTime must be aware"
@@ -172,11 +177,7 @@ class TableDescription:
             "KeySchema": self._key_schema_response(),
             "TableStatus": str(self.table_status),
             "CreationDateTime": self.creation_date_time,
-            "ProvisionedThroughput": {
-                "NumberOfDecreasesToday": 0,
-                "ReadCapacityUnits": self.read_capacity_units,
-                "WriteCapacityUnits": self.write_capacity_units,
-            },
+            "ProvisionedThroughput": self._throughput_response(),
             "TableSizeBytes": self.table_size_bytes,
             "ItemCount": self.item_count,
             "TableArn": self.table_arn,
@@ -185,11 +186,24 @@ class TableDescription:
         if self.billing_mode == "PAY_PER_REQUEST":
             summary: dict[str, Any] = {"BillingMode": "PAY_PER_REQUEST"}
             if not for_create:
-                summary["LastUpdateToPayPerRequestDateTime"] = self.creation_date_time
+                summary["LastUpdateToPayPerRequestDateTime"] = (
+                    self.last_update_to_pay_per_request or self.creation_date_time
+                )
             out["BillingModeSummary"] = summary
         if self.table_class is not None:
             out["TableClassSummary"] = {"TableClass": self.table_class}
         out["DeletionProtectionEnabled"] = False
+        return out
+
+    def _throughput_response(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.last_increase_date_time is not None:
+            out["LastIncreaseDateTime"] = self.last_increase_date_time
+        if self.last_decrease_date_time is not None:
+            out["LastDecreaseDateTime"] = self.last_decrease_date_time
+        out["NumberOfDecreasesToday"] = self.decreases_today
+        out["ReadCapacityUnits"] = self.read_capacity_units
+        out["WriteCapacityUnits"] = self.write_capacity_units
         return out
 
     def to_record(self) -> dict[str, Any]:
@@ -209,6 +223,10 @@ class TableDescription:
             "table_size_bytes": self.table_size_bytes,
             "table_class": self.table_class,
             "tags": [list(t) for t in self.tags],
+            "last_increase_date_time": _iso(self.last_increase_date_time),
+            "last_decrease_date_time": _iso(self.last_decrease_date_time),
+            "decreases_today": self.decreases_today,
+            "last_update_to_pay_per_request": _iso(self.last_update_to_pay_per_request),
         }
 
     @staticmethod
@@ -228,7 +246,19 @@ class TableDescription:
             table_size_bytes=int(record["table_size_bytes"]),
             table_class=record.get("table_class"),
             tags=tuple((k, v) for k, v in record.get("tags", ())),
+            last_increase_date_time=_parse_iso(record.get("last_increase_date_time")),
+            last_decrease_date_time=_parse_iso(record.get("last_decrease_date_time")),
+            decreases_today=int(record.get("decreases_today", 0)),
+            last_update_to_pay_per_request=_parse_iso(record.get("last_update_to_pay_per_request")),
         )
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _parse_iso(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text is not None else None
 
 
 # ---------------------------------------------------------------- responses
@@ -343,6 +373,7 @@ _TRANSITIONS: dict[TableStatus, frozenset[TableStatus]] = {
     TableStatus.CREATING: frozenset({TableStatus.ACTIVE}),
     TableStatus.ACTIVE: frozenset({TableStatus.DELETING}),
     TableStatus.DELETING: frozenset(),
+    TableStatus.UPDATING: frozenset(),
 }
 
 
@@ -436,6 +467,24 @@ class TableCatalog:
             raise _in_use(table_name, "deleted")
         self._check_operations_limit()
         return self._transition(table_name, TableStatus.DELETING)
+
+    def replace(self, description: TableDescription) -> None:
+        """Store an updated description of an ACTIVE table (UpdateTable)."""
+        current = self._tables.get(description.table_name)
+        assert current is not None and current.table_status is TableStatus.ACTIVE
+        assert description.table_status is TableStatus.ACTIVE
+        self._tables[description.table_name] = description
+
+    def active(self, table_name: str) -> TableDescription:
+        """An ACTIVE table, or DynamoDB's refusal to change it."""
+        current = self._tables.get(table_name)
+        if current is None:
+            raise _not_found(table_name)
+        if current.table_status is TableStatus.CREATING:
+            raise _in_use(table_name, "created")
+        if current.table_status is TableStatus.DELETING:
+            raise _in_use(table_name, "deleted")
+        return current
 
     def remove(self, table_name: str) -> TableDescription:
         """Forget a DELETING table (its data is gone) or roll back a CREATING one."""

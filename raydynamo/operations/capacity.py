@@ -26,6 +26,7 @@ Pure: no I/O; must not import ray or rocksdict.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 WRITE_UNIT_BYTES = 1024
 READ_UNIT_BYTES = 4096
@@ -95,3 +96,24 @@ def consumed_capacity_list(
         assert entry is not None
         entries.append(entry)
     return entries
+
+
+def write_result_units(result: dict[str, Any]) -> float:
+    """The write units one partition command's result says it consumed: every op of a batch
+    command (``{"ops": [...]}``) or the one op of a single-item write; at least 1 per op, a
+    failed condition included. For admission control, which charges after the fact."""
+    ops = result.get("ops")
+    if isinstance(ops, list):
+        return sum(write_units(op.get("old_size"), op.get("new_size")) for op in ops) or 1.0
+    return write_units(result.get("old_size"), result.get("new_size"))
+
+
+def read_result_units(result: dict[str, Any], *, consistent: bool) -> float:
+    """The read units a partition read's result says it consumed: a Query/Scan page rounds its
+    bytes once, a get rounds each item (an absent one costs the minimum)."""
+    if "read_bytes" in result:
+        return read_units(int(result["read_bytes"]), consistent=consistent)
+    sizes = result.get("sizes")
+    if isinstance(sizes, list) and sizes:
+        return sum(read_units(int(size), consistent=consistent) for size in sizes)
+    return read_units(0, consistent=consistent)

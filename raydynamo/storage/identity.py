@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from raydynamo.storage.checksum import ChecksumMismatch, seal, unseal
+from raydynamo.storage.data_dir import expand_data_dir
 
 IDENTITY_FILE = "RAYDYNAMO-IDENTITY"
 IDENTITY_FORMAT = 1
@@ -188,8 +189,9 @@ def ensure_identity(
 
 def scan_identities(data_dir: str | Path) -> tuple[list[NodeIdentity], list[str]]:
     """The identity records of every directory under ``data_dir``, and the problems met (one
-    line each: damaged records, directories holding files but no record)."""
-    root = Path(data_dir)
+    line each: damaged records, directories holding files but no record). ``~`` in
+    ``data_dir`` is this process's home, as for the storage nodes that made the directories."""
+    root = Path(expand_data_dir(str(data_dir)))
     found: list[NodeIdentity] = []
     problems: list[str] = []
     try:

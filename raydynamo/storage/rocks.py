@@ -331,13 +331,15 @@ class RocksEngine(Engine):
         block_cache_bytes: int = 32 << 20,
         open_retry_s: float = 20.0,
         sleep: Callable[[float], None] = time.sleep,
+        on_sync: Callable[[float], None] | None = None,
     ) -> None:
         """Open (creating if missing) the database at ``path``.
 
         ``write_buffer_bytes_max`` caps the memory of all memtables together (two memtables of
         half that size, under a write buffer manager); ``block_cache_bytes`` sizes the block
         cache of reads. ``open_retry_s`` is how long to keep retrying while the LOCK file is held;
-        ``sleep`` is how to wait between attempts (tests replace it).
+        ``sleep`` is how to wait between attempts (tests replace it). ``on_sync`` is told the
+        seconds every WAL sync took (the storage node's fsync latency metric).
         """
         if write_buffer_bytes_max < 2 << 20:
             raise ValueError(f"write_buffer_bytes_max must be >= 2 MiB: {write_buffer_bytes_max}")
@@ -356,6 +358,7 @@ class RocksEngine(Engine):
         self._write_options.sync = False
         self._wal = _WalSyncer(path, self._lsm_version)
         self._pinned: weakref.WeakSet[_PinnedIterator] = weakref.WeakSet()
+        self._on_sync = on_sync
 
     def _options(self, write_buffer_bytes_max: int, block_cache_bytes: int) -> rocksdict.Options:
         options = rocksdict.Options(raw_mode=True)
@@ -448,7 +451,12 @@ class RocksEngine(Engine):
             except Exception as exc:
                 raise _translate(exc) from exc
         if sync:
-            self._wal.sync()
+            if self._on_sync is None:
+                self._wal.sync()
+            else:
+                started = time.perf_counter()
+                self._wal.sync()
+                self._on_sync(time.perf_counter() - started)
 
     # -- views and lifecycle -------------------------------------------------------------------
 
