@@ -1,11 +1,13 @@
-# The commands of the README: `make demo` (the main job), `make serve` (the DynamoDB endpoint)
-# and `make test` (the suite).
+# The commands of the README: `make demo` (the main job), `make serve` (the DynamoDB endpoint),
+# `make test` (the suite) and `make bench` (the benchmarks and their PNG plots, bench extra).
 # All create or reuse .venv and reinstall only when pyproject.toml changed.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
+RESULTS := bench/results
 
 .PHONY: demo serve test lint format bench sim check clean
 
@@ -14,6 +16,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $(STAMP)
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[test,bench]'
+	touch $(BENCH_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m raydynamo.demo
@@ -32,8 +38,10 @@ format: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP)
-	$(BIN)/python -m bench
+# every benchmark's JSON lines into $(RESULTS)/<name>.jsonl, then one PNG plot per benchmark
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m bench --results $(RESULTS)
+	$(BIN)/python -m bench.plots $(RESULTS)
 
 sim: $(STAMP)
 	$(BIN)/python -m raydynamo.sim run --seeds 2000 --replicas 3

@@ -11,7 +11,9 @@
 - ``repeat_interleaved`` runs several measurements round-robin and keeps the median of each field,
   so a noisy neighbour hurts the real system and its ceiling alike.
 - ``emit`` prints one JSON object per line: ``bench``, ``figure``, ``value``, ``unit`` and, when
-  known, ``ceiling`` and ``ratio``.
+  known, ``ceiling`` (or ``peer``, another system measured alongside) and ``ratio``; inside
+  ``recording(path)`` it also appends each line to that file (``python -m bench`` keeps one
+  per benchmark for ``bench.plots``).
 - ``start_ray`` / ``stop_ray`` start and stop a private local Ray instance for benchmarks.
 
 Benchmarks print figures; they never pass or fail on a time. This module must not import
@@ -121,6 +123,11 @@ def _own_cpu_s() -> float:
     """CPU seconds of this process (all its threads), children excluded."""
     times = os.times()
     return times.user + times.system
+
+
+def process_tree_cpu_s(root_pid: int) -> float:
+    """CPU seconds of ``root_pid`` and of all its live descendants (a server under load)."""
+    return _tree_cpu_s(root_pid)
 
 
 def _tree_cpu_s(root_pid: int) -> float:
@@ -269,8 +276,28 @@ def emit(
         line["ratio"] = ratio
     line.update(fields)
     line = {key: _rounded(item) for key, item in line.items()}
-    print(json.dumps(line), flush=True)
+    text = json.dumps(line)
+    print(text, flush=True)
+    for path in _recording_paths:
+        with open(path, "a", encoding="utf-8") as results:
+            results.write(text + "\n")
     return line
+
+
+_recording_paths: list[str] = []
+
+
+@contextmanager
+def recording(path: str) -> Iterator[None]:
+    """Within the block, ``emit`` also appends every JSON line to ``path`` (created empty)."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w", encoding="utf-8"):
+        pass
+    _recording_paths.append(path)
+    try:
+        yield
+    finally:
+        _recording_paths.remove(path)
 
 
 def start_ray(num_cpus: int | None = None, task_events: bool = True, **init_kwargs: Any) -> None:
