@@ -1,7 +1,8 @@
 """``python -m bench`` (``make bench``): every benchmark in turn, each printing JSON lines.
 
-replication, ycsb, bulk (BatchWriteItem and write_table), cold_router, failover, wire (boto3
-over HTTP against ``raydynamo serve`` and ``moto_server``).
+replication, ycsb, bulk (BatchWriteItem and write_table), cold_router, failover, admission (the
+skew lesson: static split against global admission control; a flooded table), wire (boto3 over
+HTTP against ``raydynamo serve`` and ``moto_server``).
 
 Each benchmark starts and stops its own local Ray (or servers). ``--quick`` shortens every run.
 Every benchmark's JSON lines also go to ``<results>/<name>.jsonl`` (``bench/results/`` unless
@@ -17,7 +18,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import bulk, cold_router, failover, replication, wire, ycsb
+from bench import admission, bulk, cold_router, failover, replication, wire, ycsb
 from bench.common import log, recording
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -31,6 +32,7 @@ def benchmarks(quick: bool) -> dict[str, Callable[[], None]]:
         "bulk": lambda: bulk.main(flag),
         "cold_router": lambda: cold_router.main(flag),
         "failover": lambda: failover.main(["--reps", "2"] if quick else []),
+        "admission": lambda: admission.main(flag),
         "wire": lambda: wire.main(flag),
     }
 
