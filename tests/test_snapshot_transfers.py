@@ -95,20 +95,31 @@ def test_chunks_install_once_all_arrived_and_the_state_matches_the_sender() -> N
     assert core.snapshot_stats.installed == 1
 
 
-def test_duplicated_and_reordered_chunks_are_ignored_by_sequence_number() -> None:
+def test_duplicated_chunks_are_acknowledged_again_and_staged_once() -> None:
     core, outbox = receiver()
     chunks, source = source_chunks()
-    send(core, chunks[0])
-    send(core, chunks[0])  # a duplicate: acknowledged again, staged once
-    send(core, chunks[2])  # ahead of its turn: dropped, unanswered
-    assert [a.seq for a in outbox.acks()] == [0, 0]
-    assert core.snapshot_stats.chunks_dropped == 1
-    for chunk in chunks[1:]:
+    for chunk in chunks:
         send(core, chunk)
-        send(core, chunk)
+        send(core, chunk)  # a duplicate: acknowledged again, staged once
     assert core.partition_state("p0")[1] == state_pairs(source, KEYS)
     assert core.snapshot_stats.chunks_staged == len(chunks)
     assert outbox.acks()[-1] == SnapshotAck("c", b"t1", chunks[-1].seq, True)  # last, again
+
+
+def test_a_chunk_past_a_gap_ends_the_transfer_so_the_sender_starts_over() -> None:
+    # The sender only sends a chunk once the one before was acknowledged, so a gap means this
+    # staging lost what it acknowledged (a restart, then a delayed first chunk reopening it):
+    # refused at once, rather than dropped while both ends wait out the stall timeout.
+    core, outbox = receiver()
+    chunks, _source = source_chunks()
+    assert len(chunks) >= 3
+    send(core, chunks[0])
+    send(core, chunks[2])
+    assert [(a.seq, a.accepted) for a in outbox.acks()] == [(0, True), (2, False)]
+    assert core.replicas["p0"].incoming is None  # what was staged is discarded
+    send(core, chunks[1])  # the old transfer's next chunk: not opened here any more
+    assert outbox.acks()[-1].accepted is False
+    assert core.snapshot_stats.installed == 0
 
 
 def test_a_chunk_of_a_transfer_the_receiver_did_not_open_is_dropped_and_refused() -> None:

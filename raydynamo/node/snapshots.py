@@ -146,8 +146,15 @@ class SnapshotsMixin:
             self.snapshot_stats.transfers_accepted += 1
         if chunk.seq < incoming.next_seq:
             return True  # a duplicate: staged already
-        if chunk.seq > incoming.next_seq or incoming.complete:
+        if incoming.complete:
             return None
+        if chunk.seq > incoming.next_seq:
+            # A gap: the sender had an acknowledgement this staging never gave (from before a
+            # restart here, which lost what was staged, while a delayed first chunk opened the
+            # transfer again). Refuse it, so the sender starts over now rather than both ends
+            # waiting out the stall timeout (found by the node simulation, seed 295).
+            self._abandon_incoming(hosted)
+            return False
         if chunk.last_slot != incoming.last_slot or not self._chunk_checks(incoming, chunk):
             self._abandon_incoming(hosted)
             return False
