@@ -237,3 +237,36 @@ def test_a_batch_over_a_table_out_of_capacity_returns_its_items_unprocessed(
     assert unprocessed == {"slow": 5}  # the table out of capacity; the other one's were written
     assert fast_count == 5
     assert left == 0 and slow_count == 15  # resent until in, none lost or doubled
+
+
+def test_update_table_and_a_throttle_over_http(endpoint: str) -> None:
+    from tests.endpoint_support import boto3_client
+
+    client = boto3_client(endpoint)  # one attempt: a throttle is seen, not retried
+    name = f"adm-{uuid.uuid4().hex[:10]}"
+    client.create_table(
+        TableName=name,
+        KeySchema=KEY_SCHEMA,
+        AttributeDefinitions=ATTRIBUTES,
+        ProvisionedThroughput={"ReadCapacityUnits": 1, "WriteCapacityUnits": 1},
+    )
+    client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1})
+    answer = client.update_table(
+        TableName=name, ProvisionedThroughput={"ReadCapacityUnits": 1, "WriteCapacityUnits": 2}
+    )
+    assert answer["TableDescription"]["ProvisionedThroughput"]["WriteCapacityUnits"] == 2
+    with pytest.raises(client.exceptions.ClientError) as caught:
+        client.update_table(
+            TableName=name, ProvisionedThroughput={"ReadCapacityUnits": 1, "WriteCapacityUnits": 2}
+        )
+    assert caught.value.response["Error"]["Code"] == "ValidationException"
+    assert "will not change" in caught.value.response["Error"]["Message"]
+    codes = []
+    started = time.monotonic()
+    for i in range(60):  # at 2 write units per second, 60 puts cannot all be admitted
+        try:
+            client.put_item(TableName=name, Item={"pk": {"S": f"k{i}"}})
+        except client.exceptions.ClientError as err:
+            codes.append(err.response["Error"]["Code"])
+            break
+    assert codes == ["ProvisionedThroughputExceededException"], (codes, time.monotonic() - started)
