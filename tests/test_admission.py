@@ -199,3 +199,20 @@ def test_static_mode_splits_a_provisioned_table_evenly_and_gac_keeps_it_whole() 
     spec = ledger_for("static", "t", on_demand, "write", "p2", on_demand_initial_per_s=4000.0)
     assert (spec.key, spec.rate_per_s, spec.follows_peak) == ("t/write", 4000.0, True)
     assert throttle_error(on_demand).code == "ThrottlingException"
+
+
+def test_a_debt_outlives_its_grant_and_unspent_units_do_not() -> None:
+    tokens = RouterTokens(refresh_s=1.0, headroom=1.0, units_min=1.0)
+    tokens.units_to_ask(0.0)
+    tokens.accept(Grant(1.0, expires_s=2.0), 0.0)
+    assert tokens.admit(1.0, 0.1)
+    tokens.charge(24.0)  # a batch of 25 units admitted on one
+    assert tokens.units_to_ask(5.0) >= 24.0  # long after the grant expired, the debt is owed
+    tokens.accept(Grant(4.0, expires_s=7.0), 5.0)
+    assert tokens.tokens == pytest.approx(-20.0) and not tokens.admit(1.0, 5.1)
+    spare = RouterTokens(refresh_s=1.0)
+    spare.units_to_ask(0.0)
+    spare.accept(Grant(50.0, expires_s=2.0), 0.0)
+    spare.units_to_ask(3.0)
+    spare.accept(Grant(1.0, expires_s=5.0), 3.0)
+    assert spare.tokens == pytest.approx(1.0)  # the 50 unspent expired with their grant

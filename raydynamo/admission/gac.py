@@ -175,19 +175,23 @@ class RouterTokens:
         the live grant still holds, plus its debt."""
         self._observe(now_s)
         self.asked_s = now_s
-        held = self.tokens if self.live(now_s) else 0.0
+        held = self._held(now_s)
         expected = self.demand_per_s * self.refresh_s * self.headroom
         wanted = max(self.units_min, expected, self._offered * self.headroom)
         self._asked_units = max(self.units_min, wanted - held) if held > 0 else wanted - held
         return self._asked_units
 
     def accept(self, grant: Grant, now_s: float) -> None:
-        """A new grant adds to what the live one still holds (or pays its debt first); what is
-        held lives until the new grant expires."""
-        held = self.tokens if self.live(now_s) else 0.0
-        self.tokens = held + grant.units
+        """A new grant adds to what the live one still holds, or pays the debt first (a debt
+        outlives its grant); what is held lives until the new grant expires."""
+        self.tokens = self._held(now_s) + grant.units
         self.expires_s = grant.expires_s
         self.short = grant.units < self._asked_units
+
+    def _held(self, now_s: float) -> float:
+        """What the router holds: unspent units expire with their grant, a debt never does (a
+        large request charged after it ran must be paid for, however long it took)."""
+        return self.tokens if self.live(now_s) else min(0.0, self.tokens)
 
     def _observe(self, now_s: float) -> None:
         """Fold the units offered since the window started into the demand estimate."""
