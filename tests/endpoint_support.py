@@ -63,7 +63,7 @@ def serving(config: RaydynamoConfig, handler: Any | None = None) -> Iterator[str
             raise RuntimeError(f"the endpoint did not start: {holder.get('error')!r}")
         if time.monotonic() > deadline:
             raise TimeoutError("the endpoint did not start in time")
-        time.sleep(0.01)
+        time.sleep(0.01)  # polling the server's started flag; the deadline bounds the wait
     try:
         yield holder["server"].url
     finally:

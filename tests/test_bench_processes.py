@@ -14,6 +14,7 @@ import pytest
 
 from bench.processes import ChildServer, still_alive
 
+# A stand-in server process: its sleeps are it "serving" until it is killed, not a test waiting.
 STUBBORN_SERVER = textwrap.dedent(
     """
     import signal, subprocess, sys, time

@@ -50,7 +50,7 @@ def wait_until(condition: Callable[[], T | None], what: str, deadline_s: float =
             value = None
         if value:
             return value
-        time.sleep(0.2)
+        time.sleep(0.2)  # a polling pause inside a deadline-bounded wait on the condition
     raise AssertionError(f"timed out waiting for {what}")
 
 

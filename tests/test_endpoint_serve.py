@@ -129,7 +129,7 @@ def wait_gone(processes: set[tuple[int, str]]) -> set[tuple[int, str]]:
     deadline = time.monotonic() + STOP_DEADLINE_S
     alive = still_running(processes)
     while alive and time.monotonic() < deadline:
-        time.sleep(0.2)
+        time.sleep(0.2)  # polling /proc for the processes to go; the deadline bounds it
         alive = still_running(alive)
     return alive
 

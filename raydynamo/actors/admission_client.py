@@ -115,7 +115,9 @@ class RouterAdmission:
             granted, ttl_s = await asyncio.wait_for(
                 self.ask(spec, self.router_id, units), self.settings.grant_timeout_s
             )
-        except Exception as err:  # the actor is restarting or slow: do not refuse service
+        # Broad on purpose: a timeout, an actor restarting or gone (Ray raises several types)
+        # must never refuse service; nothing is persisted here, so nothing is lost.
+        except Exception as err:
             self.fallbacks += 1
             log.warning("admission grant for %s failed (%r); granting locally", spec.key, err)
             granted = spec.rate_per_s * self.settings.refresh_s

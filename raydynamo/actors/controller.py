@@ -185,6 +185,8 @@ class Controller:
             await asyncio.sleep(interval_s)
             try:
                 await job()
+            # Broad on purpose: a periodic job (probes, stats) that fails this time is logged
+            # and run again next period; the controller persists nothing outside its store.
             except Exception:
                 log.exception("controller background job failed")
 
@@ -260,7 +262,9 @@ class Controller:
                         list(members),
                         False,
                     )
-                except Exception as err:  # restarting or not registered yet: try again
+                # Broad on purpose: a node restarting or not registered yet raises any of Ray's
+                # errors; the member is tried again on the next pass.
+                except Exception as err:
                     log.info("%s not hosted on %s: %s", partition_id, member, type(err).__name__)
                     continue
                 settled.add(member)
@@ -285,6 +289,8 @@ class Controller:
             try:
                 await nodes.campaign(member, partition_id)
                 break
+            # Broad on purpose: any member that cannot be asked to campaign is passed over; the
+            # leader wait below decides.
             except Exception:
                 continue
         if not await nodes.has_leader(partition_id, members, deadline_s=LEADER_WAIT_S):
@@ -354,6 +360,8 @@ class Controller:
             return {"ok": await operation(*args)}
         except ClientError as err:
             return {"error": err.to_wire()}
+        # Broad on purpose: the client gets InternalServerError, never a stack trace; the
+        # controller's state changes only through its store, so nothing half-done persists.
         except Exception:
             log.exception("controller operation %s failed", getattr(operation, "__name__", "?"))
             return {"error": InternalServerError(INTERNAL_ERROR_MESSAGE).to_wire()}

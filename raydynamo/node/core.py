@@ -462,7 +462,9 @@ class NodeCore(SnapshotsMixin, ReadsMixin):
         for slot, value in ready.to_apply:
             try:
                 batch, results = hosted.machine.apply_slot(self.engine, slot, value)
-            except Exception as err:  # crash-only: an apply that fails ends the node
+            # Broad on purpose (crash-only): whatever makes an apply fail (a bug, the engine),
+            # the node must stop here rather than skip the slot; NodeFailure ends the process.
+            except Exception as err:
                 raise self._fail(err) from err
             if self.on_applied is not None:  # told before the write: it may be the last one
                 self.on_applied(hosted.partition_id, slot, value)
@@ -482,7 +484,9 @@ class NodeCore(SnapshotsMixin, ReadsMixin):
     def _write(self, batch: WriteBatch, *, sync: bool) -> None:
         try:
             self.engine.write(batch, sync=sync)
-        except Exception as err:  # crash-only: a node that cannot persist stops
+        # Broad on purpose (crash-only): any failure to persist (RocksDB, the OS, a full disk)
+        # ends the node; nothing is acknowledged from an unpersisted round.
+        except Exception as err:
             raise self._fail(err) from err
 
     def _fail(self, err: BaseException) -> NodeFailure:

@@ -241,7 +241,9 @@ class SnapshotsMixin:
     def _write_staging(self: NodeCore, batch: WriteBatch) -> None:
         try:
             self.engine.write(batch, sync=False)
-        except Exception as err:  # crash-only: the next flush raises NodeFailure
+        # Broad on purpose (crash-only): any failure to write the staging marks the node failed;
+        # the next flush raises NodeFailure and the process ends.
+        except Exception as err:
             self._fail(err)
             raise NodeFailed from err
 
