@@ -155,7 +155,7 @@ def _collect_constraints(request: Mapping[str, Any], violations: Violations) -> 
         violations.one_of(billing_mode, "billingMode", BILLING_MODES)
     throughput = request.get("ProvisionedThroughput")
     if throughput is not None:
-        _throughput_members(throughput, violations)
+        check_throughput_members(throughput, violations)
     _stream_members(request.get("StreamSpecification"), violations)
     _sse_members(request.get("SSESpecification"), violations)
     table_class = request.get("TableClass")
@@ -234,7 +234,8 @@ def _key_schema_members(elements: object, violations: Violations) -> None:
             violations.one_of(kind, f"{path}.keyType", KEY_TYPES)
 
 
-def _throughput_members(throughput: object, violations: Violations) -> None:
+def check_throughput_members(throughput: object, violations: Violations) -> None:
+    """ProvisionedThroughput's members (CreateTable's and UpdateTable's rules alike)."""
     check_type(throughput, "ProvisionedThroughput", dict)
     assert isinstance(throughput, dict)
     # DynamoDB reports writeCapacityUnits before readCapacityUnits
@@ -294,13 +295,17 @@ def _billing(request: Mapping[str, Any]) -> tuple[int, int]:
             _INVALID + "ReadCapacityUnits and WriteCapacityUnits must both be specified when "
             "BillingMode is PROVISIONED"
         )
-    for member in ("ReadCapacityUnits", "WriteCapacityUnits"):
-        if throughput[member] > CAPACITY_UNITS_MAX:
-            # wording unverified (DynamoDB Local / dynalite)
-            raise ValidationException(
-                f"Given value {throughput[member]} for {member} is out of bounds"
-            )
+    check_capacity_ceiling(throughput)
     return throughput["ReadCapacityUnits"], throughput["WriteCapacityUnits"]
+
+
+def check_capacity_ceiling(throughput: Mapping[str, Any]) -> None:
+    """Capacity units past DynamoDB's ceiling for one dimension are out of bounds."""
+    for member in ("ReadCapacityUnits", "WriteCapacityUnits"):
+        units = throughput.get(member)
+        if units is not None and units > CAPACITY_UNITS_MAX:
+            # wording unverified (DynamoDB Local / dynalite)
+            raise ValidationException(f"Given value {units} for {member} is out of bounds")
 
 
 def _refuse(feature_text: str) -> ValidationException:

@@ -35,7 +35,12 @@ from raydynamo.metadata.constraints import (
     check_type,
     required_parameter_missing,
 )
-from raydynamo.metadata.create_table import BILLING_MODES, CAPACITY_UNITS_MAX
+from raydynamo.metadata.create_table import (
+    BILLING_MODES,
+    TABLE_CLASSES,
+    check_capacity_ceiling,
+    check_throughput_members,
+)
 from raydynamo.metadata.tables import TableDescription, TableStatus, _name_from_arn
 
 UPDATE_TABLE_PARAMETERS = (
@@ -44,7 +49,6 @@ UPDATE_TABLE_PARAMETERS = (
     "TableClass", "DeletionProtectionEnabled", "MultiRegionConsistency", "OnDemandThroughput",
     "WarmThroughput", "GlobalTableWitnessUpdates",
 )  # fmt: skip
-TABLE_CLASSES = ("STANDARD", "STANDARD_INFREQUENT_ACCESS")
 _INVALID = "One or more parameter values were invalid: "
 _UNSUPPORTED = {
     "GlobalSecondaryIndexUpdates": "secondary indexes are not supported by raydynamo yet",
@@ -95,15 +99,7 @@ def validate_update_table(request: Mapping[str, Any]) -> UpdateTableSpec:
     throughput = request.get("ProvisionedThroughput")
     read_units = write_units = None
     if throughput is not None:
-        check_type(throughput, "ProvisionedThroughput", dict)
-        for member, path in (
-            ("WriteCapacityUnits", "provisionedThroughput.writeCapacityUnits"),
-            ("ReadCapacityUnits", "provisionedThroughput.readCapacityUnits"),
-        ):
-            units = throughput.get(member)
-            if violations.not_null(units, path):
-                check_type(units, f"ProvisionedThroughput.{member}", int)
-                violations.at_least(units, path, 1)
+        check_throughput_members(throughput, violations)
         read_units, write_units = (
             throughput.get("ReadCapacityUnits"),
             throughput.get("WriteCapacityUnits"),
@@ -112,10 +108,8 @@ def validate_update_table(request: Mapping[str, Any]) -> UpdateTableSpec:
     _refuse_unsupported(request)
     if mode is None and throughput is None and table_class is None:
         raise ValidationException(NOTHING_TO_UPDATE)
-    for member, units in (("ReadCapacityUnits", read_units), ("WriteCapacityUnits", write_units)):
-        if units is not None and units > CAPACITY_UNITS_MAX:
-            # wording unverified (DynamoDB Local / dynalite), as CreateTable's
-            raise ValidationException(f"Given value {units} for {member} is out of bounds")
+    if throughput is not None:
+        check_capacity_ceiling(throughput)
     return UpdateTableSpec(name, mode, read_units, write_units, table_class)
 
 
