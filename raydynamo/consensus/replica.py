@@ -356,6 +356,7 @@ class Replica(ElectionsMixin):
         self._send(msg.sender, CatchUp(self.replica_id, entries, self.log.chosen_through))
 
     def _on_CatchUp(self, msg: CatchUp, now: float) -> None:
+        before = self.log.chosen_through
         for slot, value in msg.entries:
             if slot <= self.log.compacted_through or self.log.is_chosen(slot):
                 continue
@@ -370,7 +371,13 @@ class Replica(ElectionsMixin):
         elif lead is not None:
             lead.drop_inflight_through(self.log.chosen_through)
         if self.log.chosen_through < msg.chosen_through:
-            self.catchup_requested_at = NEVER
+            if self.log.chosen_through > before:
+                # Progress: ask for the next batch at once. A CatchUp that taught nothing (a
+                # duplicate, or the answer to an older request) waits for the retransmit
+                # interval instead; answering every one at once kept every chain of requests
+                # alive and let duplicates multiply them (the simulator found a seed whose
+                # in-flight CatchUps grew past 100,000 while one member caught up).
+                self.catchup_requested_at = NEVER
             self._request_catchup(msg.sender, now)
 
     def _on_InstallSnapshot(self, msg: InstallSnapshot, now: float) -> None:
