@@ -166,13 +166,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--records", type=int, default=5000)
     parser.add_argument("--in-flight", type=int, default=64)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--no-admission",
+        action="store_true",
+        help="turn admission control off (to measure what admitting costs)",
+    )
     ns = parser.parse_args(argv)
     if ns.quick:
         ns.seconds, ns.records = 1.0, 1000
-    run(ns.seconds, ns.records, ns.in_flight)
+    run(ns.seconds, ns.records, ns.in_flight, admission=not ns.no_admission)
 
 
-def run(seconds: float, records: int, in_flight: int) -> None:
+def run(seconds: float, records: int, in_flight: int, *, admission: bool = True) -> None:
     import raydynamo
     from raydynamo.actors.service import start_service, stop_service
     from raydynamo.config import config_from_dict
@@ -187,6 +192,7 @@ def run(seconds: float, records: int, in_flight: int) -> None:
                 "cluster": {"namespace": "bench-ycsb"},
                 # Pre-warmed on-demand tables (DynamoDB's WarmThroughput): raw speed is measured.
                 "admission": {
+                    "enabled": admission,
                     "on_demand_write_units_initial": 1_000_000,
                     "on_demand_read_units_initial": 1_000_000,
                 },
