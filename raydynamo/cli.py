@@ -102,6 +102,8 @@ def render_status(status: dict[str, Any]) -> str:
             lines.append(
                 f"    {p['partition_id'][-12:]:<12} leader {p['leader']!s:<5} "
                 f"replicas {','.join(p['members']):<14} {mark:<8} {zones}"
+                f"  rcu/s {p.get('read_units_per_s', 0):g} wcu/s {p.get('write_units_per_s', 0):g}"
+                f" throttled {p.get('throttled', 0)}"
             )
     return "\n".join(lines)
 

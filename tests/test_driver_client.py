@@ -34,6 +34,7 @@ CALLS: list[tuple[str, str, dict[str, Any]]] = [
     ),
     ("delete_table", "DeleteTable", {"TableName": "t"}),
     ("describe_table", "DescribeTable", {"TableName": "t"}),
+    ("describe_partitions", "DescribePartitions", {"TableName": "t"}),
     ("list_tables", "ListTables", {"Limit": 10, "ExclusiveStartTableName": "a"}),
     ("update_table", "UpdateTable", {"TableName": "t", "BillingMode": "PAY_PER_REQUEST"}),
     ("describe_limits", "DescribeLimits", {}),

@@ -43,7 +43,8 @@ from raydynamo.config import RaydynamoConfig, config_from_dict
 from raydynamo.limits import CONTROLLER_RETRY_PAUSE_S, HOST_DEADLINE_S, LEADER_WAIT_S
 from raydynamo.metadata.member_ids import node_of
 from raydynamo.metadata.partition_map import PartitionMap, PartitionRange, even_ranges
-from raydynamo.metadata.placement import NodeInfo, assess_group, place_partitions
+from raydynamo.metadata.partition_report import describe_partitions_response, partition_status
+from raydynamo.metadata.placement import NodeInfo, place_partitions
 from raydynamo.metadata.sizing import PartitionSizing, initial_partitions_for
 from raydynamo.metadata.storage_hosts import StorageNodeRecord
 from raydynamo.metadata.system_records import (
@@ -451,6 +452,22 @@ class Controller:
         async with self.table_lock:
             return describe_table_response(self.catalog.describe(name))
 
+    async def describe_partitions(self, request: dict[str, Any]) -> dict[str, Any]:
+        """A table's partitions as their replicas report them (``metadata.partition_report``)."""
+        name = validate_describe_table(request)
+        assert self.table_lock is not None
+        async with self.table_lock:
+            self.catalog.describe(name)  # ResourceNotFoundException for an unknown table
+            partitions = list(self.maps[name].partitions)
+        wanted = {p.partition_id for p in partitions}
+        entries: dict[str, dict[str, dict[str, Any]]] = {}
+        for node_id in sorted({node_of(m) for p in partitions for m in p.members}):
+            for entry in await self.ports.nodes.status(node_id) or ():
+                if entry["partition_id"] in wanted:
+                    entries.setdefault(entry["partition_id"], {})[node_id] = entry
+        stats = {p.partition_id: await self._partition_stats(p) for p in partitions}
+        return describe_partitions_response(name, partitions, entries, stats)
+
     async def list_tables(self, request: dict[str, Any]) -> dict[str, Any]:
         parsed = validate_list_tables(request)
         assert self.table_lock is not None
@@ -483,19 +500,21 @@ class Controller:
         """Tables, partitions, leaders, storage nodes, hosts and health, heals in progress."""
         await self.ensure_started()
         await self.refresh_nodes()
-        roles: dict[str, dict[str, str]] = {}
+        roles: dict[str, dict[str, dict[str, Any]]] = {}
         for node_id, info in self.nodes.items():
             hosted = await self.ports.nodes.status(node_id) if info.get("alive") else None
             if hosted is None:
                 info["alive"] = False
             for replica in hosted or ():
-                roles.setdefault(replica["partition_id"], {})[node_id] = replica["role"]
+                roles.setdefault(replica["partition_id"], {})[node_id] = replica
         infos = self.node_infos()
         tables = []
         for description in self.catalog.descriptions():
             partitions = []
             for partition in self.maps[description.table_name].partitions:
-                partitions.append(self._partition_status(partition, roles, infos))
+                partitions.append(
+                    partition_status(partition, roles.get(partition.partition_id, {}), infos)
+                )
             tables.append(
                 {
                     "table": description.table_name,
@@ -515,21 +534,6 @@ class Controller:
             "system_members": list(self.system_members),
             "replacements": self.healer.replacements,
             "heals": [intent.to_wire() for intent in self.healer.intents.values()],
-        }
-
-    def _partition_status(
-        self, partition: PartitionRange, roles: dict[str, dict[str, str]], infos: list[NodeInfo]
-    ) -> dict[str, Any]:
-        placement = assess_group(list(partition.members), infos)
-        seen = roles.get(partition.partition_id, {})
-        leaders = [m for m, role in seen.items() if role == "leader"]
-        return {
-            "partition_id": partition.partition_id,
-            "members": list(partition.members),
-            "leader": leaders[0] if leaders else None,
-            "zones_distinct": placement.zones_distinct,
-            "note": placement.note,
-            "healthy": all(node_of(m) in seen for m in partition.members) and bool(leaders),
         }
 
 
@@ -555,6 +559,9 @@ class ControllerActor:
 
     async def list_tables(self, request: dict[str, Any]) -> Answer:
         return await self.core.answer(self.core.list_tables, request)
+
+    async def describe_partitions(self, request: dict[str, Any]) -> Answer:
+        return await self.core.answer(self.core.describe_partitions, request)
 
     async def shard_snapshot(self, index: int, shards: int) -> dict[str, Any]:
         return await self.core.shard_snapshot(index, shards)

@@ -361,7 +361,9 @@ class NodeHost:
         refusal = self.await_readable(partition_id, consistent, map_version)
         if refusal is not None:
             return refusal
-        return self.core.execute_reads(partition_id, read_requests)
+        return self.core.execute_reads(
+            partition_id, read_requests, consistent=consistent, now=self.clock()
+        )
 
     def read_range(
         self, partition_id: str, start: bytes, end: bytes | None, consistent: bool

@@ -81,6 +81,7 @@ CONTROL_OPERATIONS = {
     "UpdateTable": "update_table",
     "DescribeTable": "describe_table",
     "ListTables": "list_tables",
+    "DescribePartitions": "describe_partitions",  # a raydynamo extension
 }
 CONTROL_UNAVAILABLE = "The table service did not answer in time; retry the request."
 

@@ -130,6 +130,7 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     _op("DeleteTable", "TableName"),
     _op("DescribeTable", "TableName"),
+    _op("DescribePartitions", "TableName"),  # raydynamo's own: partitions, leaders, load
     _op("ListTables", "", "ExclusiveStartTableName Limit"),
     _op("DescribeLimits"),
     _op("PutItem", "TableName Item", _ITEM_WRITE),

@@ -53,6 +53,7 @@ from raydynamo.consensus.replica import Replica
 from raydynamo.consensus.types import Ballot, Ready, Role, Settings, Value
 from raydynamo.limits import STAMP_INTERVAL_S
 from raydynamo.metadata.member_ids import member_on, node_of
+from raydynamo.node.consumption import PartitionConsumption, consumption_fields
 from raydynamo.node.reads import ReadsMixin
 from raydynamo.node.replies import (
     Applied,
@@ -65,6 +66,7 @@ from raydynamo.node.replies import (
 )
 from raydynamo.node.snapshots import SnapshotsMixin, SnapshotStats
 from raydynamo.node.transfers import IncomingTransfer, SnapshotSender
+from raydynamo.operations.capacity import write_result_units
 from raydynamo.partition.commands import encode_clock
 from raydynamo.partition.dedup import DEFAULT_BOUNDS, DedupBounds
 from raydynamo.partition.keys import CATALOG_PREFIX, PartitionKeys, catalog_key
@@ -132,6 +134,7 @@ class HostedReplica:
     keys: PartitionKeys
     replica: Replica
     machine: PartitionStateMachine
+    consumption: PartitionConsumption
     pending: dict[bytes, list[tuple[WriteWaiter, int]]] = field(default_factory=dict)
     pending_sizes: dict[bytes, int] = field(default_factory=dict)
     pending_bytes: int = 0
@@ -283,7 +286,9 @@ class NodeCore(SnapshotsMixin, ReadsMixin):
             joining=joining,
         )
         machine = PartitionStateMachine(keys, self.limits.dedup)
-        self.replicas[partition_id] = HostedReplica(partition_id, keys, replica, machine)
+        self.replicas[partition_id] = HostedReplica(
+            partition_id, keys, replica, machine, PartitionConsumption(now)
+        )
         self.dirty.add(partition_id)
 
     # --- control inputs --------------------------------------------------------------------------
@@ -341,6 +346,7 @@ class NodeCore(SnapshotsMixin, ReadsMixin):
             return
         size = sum(len(command) for _, command in requests)
         if hosted.pending_bytes + size > self.limits.pending_bytes_max and hosted.pending:
+            hosted.consumption.throttle()
             waiter.set_all(Overloaded())
             return
         commands = [command for _, command in requests]
@@ -354,6 +360,7 @@ class NodeCore(SnapshotsMixin, ReadsMixin):
             waiter.set_all(NotLeader(err.leader_hint))
             return
         except CoreOverloaded:
+            hosted.consumption.throttle()
             waiter.set_all(Overloaded())
             return
         for index, (request_id, command) in enumerate(requests):
@@ -470,6 +477,8 @@ class NodeCore(SnapshotsMixin, ReadsMixin):
                 self.on_applied(hosted.partition_id, slot, value)
             self._write(batch, sync=False)
             for request_id, result in results:
+                if isinstance(result, dict):  # a failed condition is charged too, as DynamoDB does
+                    hosted.consumption.add("write", write_result_units(result), now)
                 hosted.pending_bytes -= hosted.pending_sizes.pop(request_id, 0)
                 for waiter, index in hosted.pending.pop(request_id, ()):
                     waiter.set(index, Applied(result, slot))
@@ -540,6 +549,7 @@ class NodeCore(SnapshotsMixin, ReadsMixin):
                     "lease": r.holds_lease(now),
                     "members": list(r.members),
                     "config_slot": r.membership.current.slot,
+                    **consumption_fields(hosted.consumption.snapshot(now)),
                 }
             )
         return out

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from raydynamo.consensus.types import Role
 from raydynamo.node.replies import NoSuchPartition, NotLeader, StaleMap
+from raydynamo.operations.capacity import read_result_units
 from raydynamo.partition.item_reads import execute_read
 from raydynamo.partition.keys import PartitionKeys
 from raydynamo.storage.engine import prefix_end
@@ -60,12 +61,25 @@ class ReadsMixin:
                 return result
 
     def execute_reads(
-        self: NodeCore, partition_id: str, read_requests: Sequence[dict[str, Any]]
+        self: NodeCore,
+        partition_id: str,
+        read_requests: Sequence[dict[str, Any]],
+        *,
+        consistent: bool = True,
+        now: float | None = None,
     ) -> list[dict[str, Any]]:
-        return self._reading(
+        """The answers to ``read_requests``; counted in the replica's consumption when ``now``
+        is given (the shell's clock)."""
+        answers = self._reading(
             partition_id,
             lambda keys: [execute_read(self.engine, keys, request) for request in read_requests],
         )
+        if now is not None:
+            consumption = self.replicas[partition_id].consumption
+            for answer in answers:
+                if "error" not in answer:
+                    consumption.add("read", read_result_units(answer, consistent=consistent), now)
+        return answers
 
     def read_values(self: NodeCore, partition_id: str, keys: Sequence[bytes]) -> list[bytes | None]:
         return self._reading(
