@@ -36,7 +36,7 @@ format: $(STAMP)
 	$(BIN)/ruff format raydynamo tests bench examples
 
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 # every benchmark's JSON lines into $(RESULTS)/<name>.jsonl, then one PNG plot per benchmark
 bench: $(BENCH_STAMP)
