@@ -36,6 +36,8 @@ from typing import Any
 
 import ray
 
+from raydynamo.ray_start import start_ray as init_ray_retrying
+
 # Actor options every bench ceiling uses. Task events off, measured with 64 calls in flight:
 # about 7-22% less CPU per call and 0-25% more calls/s (noisy); no difference with 1 in flight.
 FAST_ACTOR_OPTIONS: dict[str, Any] = {"enable_task_events": False}
@@ -319,7 +321,7 @@ def start_ray(num_cpus: int | None = None, task_events: bool = True, **init_kwar
     if not task_events:
         options["_system_config"] = {"task_events_report_interval_ms": 0}
     options.update(init_kwargs)
-    ray.init(**options)
+    init_ray_retrying(**options)
 
 
 def stop_ray() -> None:

@@ -24,11 +24,11 @@ import sys
 from typing import Any
 
 from raydynamo.config import ConfigError, RaydynamoConfig, load_config
+from raydynamo.ray_start import start_ray
 from raydynamo.storage.data_dir import expand_data_dir
 
 
 def _ray_init(address: str | None, config: RaydynamoConfig) -> None:
-    import ray
 
     options: dict[str, Any] = {
         "namespace": config.cluster.namespace,
@@ -37,7 +37,7 @@ def _ray_init(address: str | None, config: RaydynamoConfig) -> None:
     }
     if address:
         options["address"] = address
-    ray.init(**options)
+    start_ray(**options)
 
 
 def cmd_up(ns: argparse.Namespace, config: RaydynamoConfig) -> int:

@@ -20,8 +20,10 @@ settings.load_profile("raydynamo")
 def ray_session() -> Iterator[object]:
     import ray
 
+    from raydynamo.ray_start import start_ray
+
     if not ray.is_initialized():
-        ray.init(
+        start_ray(
             address="local",  # its own Ray: never a cluster someone's `ray start` left running
             num_cpus=4,
             include_dashboard=False,

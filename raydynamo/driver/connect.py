@@ -20,6 +20,7 @@ from typing import Any
 from raydynamo.config import RaydynamoConfig, load_config
 from raydynamo.driver.aio import AsyncClient
 from raydynamo.driver.client import Client
+from raydynamo.ray_start import start_ray
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def _ensure_service(address: str | None, config: RaydynamoConfig) -> None:
         }
         if address is not None:
             options["address"] = address
-        ray.init(**options)
+        start_ray(**options)
     if service_running(namespace):
         return
     if address is not None:

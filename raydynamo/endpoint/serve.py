@@ -25,6 +25,7 @@ from typing import Any, TextIO
 
 from raydynamo.config import RaydynamoConfig, config_from_dict
 from raydynamo.endpoint.server import EndpointServer, bind_socket, build_app
+from raydynamo.ray_start import start_ray
 
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 20.0  # a Ray whose raylet already died (a signal to the whole group) hangs
@@ -68,7 +69,7 @@ def run_serve(config: RaydynamoConfig, out: TextIO = sys.stdout) -> int:
     endpoint = config.endpoint
     handles: list[Any] = []
     try:
-        ray.init(  # "local": a Ray of its own, never the cluster a `ray start` left running
+        start_ray(  # "local": a Ray of its own, never the cluster a `ray start` left running
             address="local",
             namespace=config.cluster.namespace,
             include_dashboard=False,
