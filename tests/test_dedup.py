@@ -123,3 +123,28 @@ def test_a_leader_stamps_its_reign_and_a_new_reign_starts_from_zero() -> None:
     write(group.cores["b"], b"w6")  # no stamp; carries w5's commit to the followers
     for core in group.cores.values():  # every replica keeps the same clock
         assert core.replicas["p0"].machine.ledger.log_time_ms(core.engine) == 7_000
+
+
+def test_skipping_scans_that_would_delete_nothing_changes_no_byte() -> None:
+    """The ledger skips its expiry scan while the oldest kept result is young and the bytes
+    fit; a state machine rebuilt before every slot (so it always scans) must write the very
+    same state, over a random history of writes, replays, clock stamps and expiries."""
+    import random
+
+    rng = random.Random(11)
+    bounds = DedupBounds(retention_s=2.0, bytes_max=900)
+    cached, scanning = Partition(bounds), Partition(bounds)
+    ids = [f"r{i}".encode() for i in range(60)]
+    for step in range(600):
+        roll = rng.random()
+        if roll < 0.2:
+            commands: tuple[bytes, ...] = (encode_clock(rng.randrange(0, 700)),)
+        else:
+            commands = tuple(
+                put(rng.choice(ids) + str(step % 7).encode(), b"k%d" % rng.randrange(9), b"v")
+                for _ in range(rng.randrange(1, 4))
+            )
+        scanning.machine = PartitionStateMachine(KEYS, bounds)  # no memory between slots
+        assert cached.apply(*commands) == scanning.apply(*commands), step
+    assert list(cached.engine.scan(b"", b"\xff")) == list(scanning.engine.scan(b"", b"\xff"))
+    assert cached.kept() > 0

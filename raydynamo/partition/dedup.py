@@ -33,6 +33,7 @@ from raydynamo.partition.keys import PartitionKeys
 from raydynamo.storage.engine import ReadView, WriteBatch, prefix_end
 
 _U64 = struct.Struct(">Q")
+EMPTY = 1 << 64  # no result kept: later than any log time
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,13 @@ class DedupLedger:
         self.bounds = bounds
         self.time_key = keys.log_time
         self.bytes_key = keys.kept_bytes
+        # A lower bound of the log time of the oldest kept result, once a scan of the expiry
+        # index has looked (never later than the true oldest). Results are recorded in log-time
+        # order and only ``expire`` removes them, so while the bound is known and not past the
+        # cutoff, and the bytes fit, a scan would delete nothing and is skipped: the same
+        # outcome on every replica, without a RocksDB iterator per applied slot. A new ledger
+        # (a restart, an installed snapshot) starts unknown.
+        self._oldest_ms: int | None = None
 
     def log_time_ms(self, view: ReadView) -> int:
         return _u64(view.get(self.time_key))
@@ -80,6 +88,8 @@ class DedupLedger:
         batch.put(self.keys.dedup(request_id), packed_result)
         index = self.keys.dedup_expiry_prefix + _U64.pack(now_ms) + _U64.pack(slot) + request_id
         batch.put(index, _U64.pack(size))
+        if self._oldest_ms is not None:
+            self._oldest_ms = min(self._oldest_ms, now_ms)
         return kept_bytes + size
 
     def kept_bytes(self, view: ReadView) -> int:
@@ -89,14 +99,24 @@ class DedupLedger:
         """Drop the oldest results while they are too old or there are too many bytes; store the
         byte total. Only results recorded before this slot can go (they are in ``view``)."""
         cutoff_ms = now_ms - int(self.bounds.retention_s * 1000)
+        within_budget = kept_bytes <= self.bounds.bytes_max
+        if within_budget and self._oldest_ms is not None and self._oldest_ms >= cutoff_ms:
+            batch.put(self.bytes_key, _U64.pack(max(0, kept_bytes)))
+            return
         start = self.keys.dedup_expiry_prefix
         skip = len(start)
+        oldest_left = EMPTY
         for key, value in view.scan(start, prefix_end(start)):
             written_ms = _u64(key[skip : skip + 8])
             if written_ms >= cutoff_ms and kept_bytes <= self.bounds.bytes_max:
+                oldest_left = written_ms
                 break
             request_id = key[skip + 16 :]
             batch.delete(key)
             batch.delete(self.keys.dedup(request_id))
             kept_bytes -= _u64(value)
+        # The cache must never be later than the true oldest (a later one would skip a scan
+        # that deletes): results this slot recorded are not in ``view`` but are not older than
+        # now_ms, so min(oldest left in view, now_ms) is safe whether or not it recorded any.
+        self._oldest_ms = min(oldest_left, now_ms)
         batch.put(self.bytes_key, _U64.pack(max(0, kept_bytes)))
