@@ -40,7 +40,7 @@ def service_config(data_dir: str) -> Any:
     return config_from_dict(
         {
             "storage": {"data_dir": data_dir},
-            "cluster": {"namespace": "bench-admission", "partitions_per_table": 4},
+            "cluster": {"namespace": "bench-admission"},
         }
     )
 
@@ -53,16 +53,28 @@ def router_config(config: Any, mode: str) -> Any:
     return config_from_dict(data)
 
 
-async def create_table(client: Any, wcu: int) -> str:
+async def create_table(client: Any, wcu: int, partitions: int = 1) -> str:
+    """A PROVISIONED table of ``wcu`` write units over ``partitions`` partitions. A table's
+    partitions come from its throughput (RCU/3,000 + WCU/1,000, rounded up) and are never
+    merged, so, as in DynamoDB, one of 400 WCU over 4 partitions is made at 3,900 WCU and then
+    decreased."""
     name = f"adm-{uuid.uuid4().hex[:8]}"
+    created_wcu = wcu if partitions == 1 else 1000 * partitions - 100
     await client.create_table(
         TableName=name,
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
         BillingMode="PROVISIONED",
-        ProvisionedThroughput={"ReadCapacityUnits": 100, "WriteCapacityUnits": wcu},
+        ProvisionedThroughput={"ReadCapacityUnits": 100, "WriteCapacityUnits": created_wcu},
     )
     await client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2})
+    if created_wcu != wcu:
+        await client.update_table(
+            TableName=name,
+            ProvisionedThroughput={"ReadCapacityUnits": 100, "WriteCapacityUnits": wcu},
+        )
+    count = len((await client.describe_partitions(TableName=name))["Partitions"])
+    assert count == partitions, f"{name} has {count} partitions, not {partitions}"
     return name
 
 
@@ -133,7 +145,7 @@ async def experiment(config: Any, ns: Any) -> None:
     for mode in ("static", "gac"):
         client = AsyncClient(Router(router_config(config, mode)), attempts_max=1, owns_handler=True)
         try:
-            name = await create_table(client, 400)
+            name = await create_table(client, 400, partitions=4)
             log(f"skew, {mode}: 300 writes/s, 80% on one key, {ns.seconds:.0f} s")
             run = await open_loop(client, name, 300.0, ns.seconds, 0.8, seed=1)
         finally:
