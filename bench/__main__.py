@@ -1,6 +1,6 @@
 """``python -m bench`` (``make bench``): every benchmark in turn, each printing JSON lines.
 
-replication, ycsb, bulk (BatchWriteItem and write_table), cold_router, failover, admission (the
+replication, ycsb, op_cost (CPU per PutItem and GetItem by process role), bulk (BatchWriteItem and write_table), cold_router, failover, admission (the
 skew lesson: static split against global admission control; a flooded table), wire (boto3 over
 HTTP against ``raydynamo serve`` and ``moto_server``).
 
@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import admission, bulk, cold_router, failover, replication, wire, ycsb
+from bench import admission, bulk, cold_router, failover, op_cost, replication, wire, ycsb
 from bench.common import log, recording
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -29,6 +29,7 @@ def benchmarks(quick: bool) -> dict[str, Callable[[], None]]:
     return {
         "replication": lambda: replication.main(flag),
         "ycsb": lambda: ycsb.main(flag),
+        "op_cost": lambda: op_cost.main(flag),
         "bulk": lambda: bulk.main(flag),
         "cold_router": lambda: cold_router.main(flag),
         "failover": lambda: failover.main(["--reps", "2"] if quick else []),

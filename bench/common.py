@@ -16,8 +16,11 @@
   per benchmark for ``bench.plots``).
 - ``start_ray`` / ``stop_ray`` start and stop a private local Ray instance for benchmarks.
 
+- ``cpu_by_role`` splits that CPU by process role (the driver, each Ray actor class).
+
 Benchmarks print figures; they never pass or fail on a time. This module must not import
-rocksdict or ``raydynamo`` internals.
+rocksdict or ``raydynamo`` internals (``raydynamo.ray_start``, the one retrying ``ray.init``,
+excepted).
 """
 
 from __future__ import annotations
@@ -144,6 +147,32 @@ def _tree_cpu_s(root_pid: int) -> float:
         total += tree.get(pid, (0, 0.0))[1]
         stack.extend(children.get(pid, []))
     return total
+
+
+def _process_name(pid: int) -> str:
+    """A process's role: its Ray actor class (``ray::StorageNodeActor``) or its program name."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline_file:
+            first = cmdline_file.read().split(b"\0", 1)[0].decode(errors="replace")
+    except OSError:
+        return "?"
+    return first.split(".", 1)[0] if first.startswith("ray::") else os.path.basename(first)
+
+
+def cpu_by_role(root_pid: int) -> dict[str, float]:
+    """CPU seconds of ``root_pid`` ("driver") and of each kind of its descendants, by role."""
+    tree = _read_proc_tree()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in tree.items():
+        children.setdefault(ppid, []).append(pid)
+    roles: dict[str, float] = {}
+    stack = [root_pid]
+    while stack:
+        pid = stack.pop()
+        role = "driver" if pid == root_pid else _process_name(pid)
+        roles[role] = roles.get(role, 0.0) + tree.get(pid, (0, 0.0))[1]
+        stack.extend(children.get(pid, []))
+    return roles
 
 
 class CpuMeter:
