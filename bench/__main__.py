@@ -1,7 +1,8 @@
 """``python -m bench`` (``make bench``): every benchmark in turn, each printing JSON lines.
 
-replication, ycsb, op_cost (CPU per PutItem and GetItem by process role), bulk (BatchWriteItem and write_table), cold_router, failover, admission (the
-skew lesson: static split against global admission control; a flooded table), wire (boto3 over
+replication, ycsb, op_cost (CPU per PutItem and GetItem by process role), bulk
+(BatchWriteItem and write_table), cold_router, failover, admission (the skew lesson: static
+split against global admission control; a flooded table), wire (boto3 over
 HTTP against ``raydynamo serve`` and ``moto_server``).
 
 Each benchmark starts and stops its own local Ray (or servers). ``--quick`` shortens every run.
