@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
                 },
             }
         )
-        start_service(config, detached=False)
+        handles = start_service(config, detached=False)  # held: dropped handles end the actors
         client = raydynamo.connect_async(config=config)
         rng = random.Random(5)
         fields = {f"field{i}": {"S": rng.randbytes(50).hex()} for i in range(10)}
@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> None:
 
         asyncio.run(scenario())
         stop_service(config)
+        del handles
 
 
 if __name__ == "__main__":
