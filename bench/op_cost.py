@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bench.common import cpu_by_role, emit, local_ray, log
+from bench.ycsb import create_usertable, record, service_config
 
 BENCH = "op_cost"
 TABLE = "opcost"
@@ -58,42 +59,24 @@ def main(argv: list[str] | None = None) -> None:
         ns.ops = 1500
     import raydynamo
     from raydynamo.actors.service import start_service, stop_service
-    from raydynamo.config import config_from_dict
 
     with tempfile.TemporaryDirectory(prefix="rd-opcost-") as data_dir, local_ray(task_events=False):
-        config = config_from_dict(
-            {
-                "storage": {"data_dir": data_dir},
-                "cluster": {"namespace": "bench-op-cost"},
-                "admission": {
-                    "on_demand_write_units_initial": 1_000_000,
-                    "on_demand_read_units_initial": 1_000_000,
-                },
-            }
-        )
+        config = service_config(data_dir, "bench-op-cost")
         handles = start_service(config, detached=False)  # held: dropped handles end the actors
         client = raydynamo.connect_async(config=config)
         rng = random.Random(5)
-        fields = {f"field{i}": {"S": rng.randbytes(50).hex()} for i in range(10)}
-
-        def key(k: int) -> dict[str, Any]:
-            return {"pk": {"S": f"user{k % 1000:010d}"}}
+        items = [record(k, rng) for k in range(1000)]  # made before, so not counted per op
 
         async def scenario() -> None:
-            await client.create_table(
-                TableName=TABLE,
-                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
-            waiter = client.get_waiter("table_exists")
-            await waiter.wait(TableName=TABLE, WaiterConfig={"Delay": 0.2})
+            await create_usertable(client, TABLE)
 
             async def put(k: int) -> Any:
-                return await client.put_item(TableName=TABLE, Item={**key(k), **fields})
+                return await client.put_item(TableName=TABLE, Item=items[k % 1000])
 
             async def get(k: int) -> Any:
-                return await client.get_item(TableName=TABLE, Key=key(k), ConsistentRead=True)
+                return await client.get_item(
+                    TableName=TABLE, Key={"pk": items[k % 1000]["pk"]}, ConsistentRead=True
+                )
 
             log("warming up")
             await measure("warm_up_put", put, 1000, ns.in_flight)

@@ -59,6 +59,35 @@ def record(key: int, rng: random.Random) -> dict[str, Any]:
     return {"pk": {"S": f"user{key:010d}"}, **fields}
 
 
+def service_config(data_dir: str, namespace: str, *, admission: bool = True) -> Any:
+    """The embedded service the driver benchmarks run: pre-warmed on-demand tables (DynamoDB's
+    WarmThroughput), so raw speed is measured, not a new table's initial rate."""
+    from raydynamo.config import config_from_dict
+
+    return config_from_dict(
+        {
+            "storage": {"data_dir": data_dir},
+            "cluster": {"namespace": namespace},
+            "admission": {
+                "enabled": admission,
+                "on_demand_write_units_initial": 1_000_000,
+                "on_demand_read_units_initial": 1_000_000,
+            },
+        }
+    )
+
+
+async def create_usertable(client: Any, name: str = TABLE) -> None:
+    """YCSB's table (one string partition key, on-demand), waited on until ACTIVE."""
+    await client.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    await client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2})
+
+
 async def load(client: Any, records: int) -> None:
     rng = random.Random(1)
     batches = []
@@ -180,37 +209,17 @@ def main(argv: list[str] | None = None) -> None:
 def run(seconds: float, records: int, in_flight: int, *, admission: bool = True) -> None:
     import raydynamo
     from raydynamo.actors.service import start_service, stop_service
-    from raydynamo.config import config_from_dict
 
     with (
         tempfile.TemporaryDirectory(prefix="raydynamo-ycsb-") as data_dir,
         local_ray(task_events=False),
     ):
-        config = config_from_dict(
-            {
-                "storage": {"data_dir": data_dir},
-                "cluster": {"namespace": "bench-ycsb"},
-                # Pre-warmed on-demand tables (DynamoDB's WarmThroughput): raw speed is measured.
-                "admission": {
-                    "enabled": admission,
-                    "on_demand_write_units_initial": 1_000_000,
-                    "on_demand_read_units_initial": 1_000_000,
-                },
-            }
-        )
+        config = service_config(data_dir, "bench-ycsb", admission=admission)
         handles = start_service(config, detached=False)
         client = raydynamo.connect_async(config=config)
 
         async def scenario() -> None:
-            await client.create_table(
-                TableName=TABLE,
-                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
-            await client.get_waiter("table_exists").wait(
-                TableName=TABLE, WaiterConfig={"Delay": 0.2}
-            )
+            await create_usertable(client)
             log(f"loading {records} records of ~1 KB")
             await load(client, records)
             await run_workloads(client, records, in_flight, seconds)

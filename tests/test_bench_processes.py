@@ -20,8 +20,9 @@ STUBBORN_SERVER = textwrap.dedent(
     import signal, subprocess, sys, time
     subprocess.Popen([sys.executable, "-c",
         "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"])
+    # the grandchild above and this process "serve" by sleeping until they are killed
     print("serving at stand-in", flush=True)
-    time.sleep(600)
+    time.sleep(600)  # serving until stopped: the stand-in's work, not a test waiting
     """
 )
 

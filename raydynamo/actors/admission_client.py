@@ -117,7 +117,7 @@ class RouterAdmission:
             )
         # Broad on purpose: a timeout, an actor restarting or gone (Ray raises several types)
         # must never refuse service; nothing is persisted here, so nothing is lost.
-        except Exception as err:
+        except Exception as err:  # never refuse service; nothing persisted
             self.fallbacks += 1
             log.warning("admission grant for %s failed (%r); granting locally", spec.key, err)
             granted = spec.rate_per_s * self.settings.refresh_s

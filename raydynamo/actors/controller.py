@@ -188,7 +188,7 @@ class Controller:
                 await job()
             # Broad on purpose: a periodic job (probes, stats) that fails this time is logged
             # and run again next period; the controller persists nothing outside its store.
-            except Exception:
+            except Exception:  # logged; the job runs again next period
                 log.exception("controller background job failed")
 
     def spawn(self, coroutine: Any) -> asyncio.Task[None]:
@@ -265,7 +265,7 @@ class Controller:
                     )
                 # Broad on purpose: a node restarting or not registered yet raises any of Ray's
                 # errors; the member is tried again on the next pass.
-                except Exception as err:
+                except Exception as err:  # retried on the next pass
                     log.info("%s not hosted on %s: %s", partition_id, member, type(err).__name__)
                     continue
                 settled.add(member)
@@ -292,7 +292,7 @@ class Controller:
                 break
             # Broad on purpose: any member that cannot be asked to campaign is passed over; the
             # leader wait below decides.
-            except Exception:
+            except Exception:  # passed over; the leader wait decides
                 continue
         if not await nodes.has_leader(partition_id, members, deadline_s=LEADER_WAIT_S):
             raise GroupNotHosted(f"{partition_id}: no leader")
@@ -363,7 +363,7 @@ class Controller:
             return {"error": err.to_wire()}
         # Broad on purpose: the client gets InternalServerError, never a stack trace; the
         # controller's state changes only through its store, so nothing half-done persists.
-        except Exception:
+        except Exception:  # InternalServerError, never a trace
             log.exception("controller operation %s failed", getattr(operation, "__name__", "?"))
             return {"error": InternalServerError(INTERNAL_ERROR_MESSAGE).to_wire()}
 
@@ -500,20 +500,20 @@ class Controller:
         """Tables, partitions, leaders, storage nodes, hosts and health, heals in progress."""
         await self.ensure_started()
         await self.refresh_nodes()
-        roles: dict[str, dict[str, dict[str, Any]]] = {}
+        reported: dict[str, dict[str, dict[str, Any]]] = {}
         for node_id, info in self.nodes.items():
             hosted = await self.ports.nodes.status(node_id) if info.get("alive") else None
             if hosted is None:
                 info["alive"] = False
             for replica in hosted or ():
-                roles.setdefault(replica["partition_id"], {})[node_id] = replica
+                reported.setdefault(replica["partition_id"], {})[node_id] = replica
         infos = self.node_infos()
         tables = []
         for description in self.catalog.descriptions():
             partitions = []
             for partition in self.maps[description.table_name].partitions:
                 partitions.append(
-                    partition_status(partition, roles.get(partition.partition_id, {}), infos)
+                    partition_status(partition, reported.get(partition.partition_id, {}), infos)
                 )
             tables.append(
                 {

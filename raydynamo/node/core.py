@@ -471,7 +471,7 @@ class NodeCore(SnapshotsMixin, ReadsMixin):
                 batch, results = hosted.machine.apply_slot(self.engine, slot, value)
             # Broad on purpose (crash-only): whatever makes an apply fail (a bug, the engine),
             # the node must stop here rather than skip the slot; NodeFailure ends the process.
-            except Exception as err:
+            except Exception as err:  # crash-only: the node stops (see above)
                 raise self._fail(err) from err
             if self.on_applied is not None:  # told before the write: it may be the last one
                 self.on_applied(hosted.partition_id, slot, value)
@@ -495,7 +495,7 @@ class NodeCore(SnapshotsMixin, ReadsMixin):
             self.engine.write(batch, sync=sync)
         # Broad on purpose (crash-only): any failure to persist (RocksDB, the OS, a full disk)
         # ends the node; nothing is acknowledged from an unpersisted round.
-        except Exception as err:
+        except Exception as err:  # crash-only: nothing unpersisted is acked
             raise self._fail(err) from err
 
     def _fail(self, err: BaseException) -> NodeFailure:

@@ -243,7 +243,7 @@ class SnapshotsMixin:
             self.engine.write(batch, sync=False)
         # Broad on purpose (crash-only): any failure to write the staging marks the node failed;
         # the next flush raises NodeFailure and the process ends.
-        except Exception as err:
+        except Exception as err:  # crash-only: marks the node failed
             self._fail(err)
             raise NodeFailed from err
 
